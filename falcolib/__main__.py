@@ -1,0 +1,3 @@
+from falcolib.cli import main
+
+raise SystemExit(main())

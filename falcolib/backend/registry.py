@@ -1,0 +1,50 @@
+"""Backends are found through the ``falcolib.backends`` entry-point group.
+
+Listing names imports nothing; a backend's module is imported only when it
+is opened. Built-in names carry install hints for when they are missing.
+"""
+from __future__ import annotations
+
+from importlib import import_module, metadata
+
+from falcolib.errors import UnknownBackend
+
+GROUP = "falcolib.backends"
+
+# Fallbacks used when the plugin distributions are importable but their
+# entry points are not installed (e.g. running from a source checkout).
+_BUILTIN = {
+    "scap": ("falcolib_scap:ScapBackend", "pip install ./backends/scap"),
+    "ebpf": ("falcolib_ebpf:EbpfBackend", "pip install ./backends/ebpf"),
+    "kmod": ("falcolib_kmod:KmodBackend", "pip install ./backends/kmod"),
+}
+
+
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    return {ep.name: ep for ep in metadata.entry_points(group=GROUP)}
+
+
+def available_backends() -> list[str]:
+    """Names of registered backends (plus the built-in names)."""
+    return sorted(set(_entry_points()) | set(_BUILTIN))
+
+
+def load_backend_class(name: str):
+    eps = _entry_points()
+    if name in eps:
+        return eps[name].load()
+    if name in _BUILTIN:
+        target, hint = _BUILTIN[name]
+        module, _, attr = target.partition(":")
+        try:
+            return getattr(import_module(module), attr)
+        except ImportError as exc:
+            raise UnknownBackend(f"backend {name!r} is not installed ({exc})", hint=hint) from None
+    raise UnknownBackend(
+        f"no backend named {name!r}; available: {', '.join(available_backends())}"
+    )
+
+
+def open_backend(name: str, **options):
+    """Instantiate the backend registered as ``name`` (not yet entered)."""
+    return load_backend_class(name)(**options)

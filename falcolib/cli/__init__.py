@@ -1,0 +1,73 @@
+"""The ``falcolib`` command: one module per subcommand (see docs/contract.md).
+
+Exit codes: 0 success, 1 user error, 2 usage error, 3 missing privilege or
+kernel support for a live backend. Every FalcolibError becomes one line on
+stderr; no traceback reaches the user.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+
+from falcolib.errors import BackendUnavailable, FalcolibError, UnknownBackend
+
+# subcommand -> module under falcolib.cli that defines add_parser(sub) and run(args)
+SUBCOMMANDS = {
+    "run": "run",
+    "events": "events",
+    "rules": "rules",
+    "capture": "capture",
+    "fields": "fields",
+}
+
+# exception class -> exit code (first match wins)
+EXIT_CODES = (
+    (BackendUnavailable, 3),
+    (UnknownBackend, 1),
+    (FalcolibError, 1),
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # usage errors exit 2 with one line
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"falcolib: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="falcolib", description="Falco-compatible syscall security monitor")
+    parser.add_argument("--version", action="version", version="falcolib 0.1.0")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, modname in SUBCOMMANDS.items():
+        try:
+            mod = importlib.import_module(f"falcolib.cli.{modname}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"falcolib.cli.{modname}":
+                continue
+            raise
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `falcolib events ... | head` ends quietly
+    except (AttributeError, ValueError):
+        pass
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except FalcolibError as exc:
+        for cls, code in EXIT_CODES:
+            if isinstance(exc, cls):
+                sys.stderr.write(f"falcolib: {exc}\n")
+                return code
+        raise
+    except BrokenPipeError:
+        return 0

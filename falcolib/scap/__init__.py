@@ -1,0 +1,4 @@
+"""Reading and writing scap capture files (.scap, .scap.gz)."""
+from falcolib.scap.reader import ScapReader, open_capture
+
+__all__ = ["ScapReader", "open_capture"]
