@@ -1,0 +1,28 @@
+"""stdout_output: one line per alert on standard output."""
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from falcolib.outputs.sinks.base import BaseSink
+
+__all__ = ["StdoutSink"]
+
+
+class StdoutSink(BaseSink):
+    """Writes each line to ``stream`` (stdout by default), flushed unless ``buffered``."""
+
+    name = "stdout"
+
+    def __init__(self, stream: TextIO | None = None, *, buffered: bool = False) -> None:
+        self._stream = stream
+        self.buffered = buffered
+
+    def emit(self, line: str) -> None:
+        stream = self._stream or sys.stdout
+        stream.write(line + "\n")
+        if not self.buffered:
+            stream.flush()
+
+    def flush(self) -> None:
+        (self._stream or sys.stdout).flush()
