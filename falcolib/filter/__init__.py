@@ -1,1 +1,77 @@
-"""filter stage of falcolib."""
+"""The filter language: ``parse`` text to a frozen AST, ``compile`` it to a matcher,
+and ``evttypes`` (which event types a condition can match).
+
+    node = parse('proc.name = bash and fd.name startswith /etc')
+    matcher = compile(node)          # matcher(view) -> bool
+    matcher.evttypes                 # frozenset of type codes, or None
+"""
+from __future__ import annotations
+
+import pyparsing as pp
+
+from falcolib.errors import FilterSyntaxError
+from falcolib.filter import ast
+from falcolib.filter.operators import Operator, Transformer
+
+
+def parse(text: str, *, file: str = "", line: int = 1, column: int = 1) -> ast.Node:
+    """The AST of a condition; ``file``/``line``/``column`` say where ``text`` starts.
+
+    Raises FilterSyntaxError whose position is where parsing failed.
+    """
+    from falcolib.filter import grammar
+    if not text.strip():
+        raise FilterSyntaxError("empty condition: expected a field check, a macro name or '('",
+                                position=grammar.position_at(text, len(text)) if file or line
+                                else None)
+    try:
+        return grammar.parse_condition(text, (file, line, column))
+    except pp.ParseBaseException as exc:
+        loc = min(exc.loc, len(text))
+        token = _ORIGIN_FOR_ERRORS(grammar, file, line, column)
+        try:
+            position = grammar.position_at(text, loc)
+        finally:
+            grammar._ORIGIN.reset(token)
+        raise FilterSyntaxError(_message(exc, text, loc), position=position) from None
+    except RecursionError:
+        raise FilterSyntaxError("condition nested too deeply",
+                                position=None) from None
+
+
+def _ORIGIN_FOR_ERRORS(grammar, file, line, column):
+    return grammar._ORIGIN.set((file, line, column))
+
+
+def _message(exc: pp.ParseBaseException, text: str, loc: int) -> str:
+    msg = exc.msg or "syntax error"
+    if msg.startswith("Expected "):
+        msg = "expected " + msg[len("Expected "):]
+    if not msg.startswith("expected"):
+        return msg
+    return f"{msg}, found {_found(text, loc)}"
+
+
+def _found(text: str, loc: int) -> str:
+    rest = text[loc:]
+    if not rest.strip():
+        return "end of condition"
+    word = rest.split(None, 1)[0]
+    if len(word) > 24:
+        word = word[:24] + "..."
+    return repr(word)
+
+
+def compile(node, *, lookup=None):  # noqa: A001 - the agreed public name
+    """A matcher for a macro-free AST (see ``falcolib.filter.compiler``)."""
+    from falcolib.filter.compiler import compile_condition
+    return compile_condition(node, lookup=lookup)
+
+
+def evttypes(node) -> frozenset[int] | None:
+    """Event type codes ``node`` can match (Falco's rules); None if it cannot be narrowed."""
+    from falcolib.filter.evttypes import condition_evttypes
+    return condition_evttypes(node)
+
+
+__all__ = ["parse", "compile", "evttypes", "ast", "Operator", "Transformer"]
