@@ -95,6 +95,7 @@ class ProcessRecord:
     exe_writable: bool = False
     exe_upper_layer: bool = False
     exe_from_memfd: bool = False
+    exe_lower_layer: bool = False
     cap_inheritable: int = 0
     cap_permitted: int = 0
     cap_effective: int = 0
@@ -110,6 +111,7 @@ class ProcessRecord:
     pfmajor: int = 0
     pfminor: int = 0
     fds: tuple[FdRecord, ...] = ()
+    pgid: int = -1
 
 
 @attrs.frozen
@@ -166,6 +168,7 @@ class MachineInfo:
     memory_size_bytes: int = 0
     max_pid: int = 0
     boot_time_ns: int = 0
+    flags: int = 0
 
 
 @attrs.frozen

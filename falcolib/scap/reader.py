@@ -1,31 +1,51 @@
 """Streaming reader of scap files: section header, state blocks, event blocks.
 
-The file is read in chunks (gzip transparently), so memory is bounded by
-the chunk size plus the largest block. Event blocks become RawEvents
-without decoding any parameter; state blocks are parsed by
-``falcolib.scap.blocks``. Any framing problem raises CaptureFormatError
-naming the file and byte offset (in the decompressed stream).
+The file is read in large chunks (gzip transparently), so memory is bounded
+by the chunk size plus the largest block. Event blocks become RawEvents that
+point into the chunk (no per-event copy, no parameter decoded); state blocks
+are kept as (type, body, offset) and parsed by ``falcolib.scap.blocks``.
+Any framing problem raises CaptureFormatError naming the file, the byte
+offset (in the decompressed stream for .gz files) and what was expected.
+
+Event numbering follows libscap + sinsp: ``RawEvent.num`` is the 1-based
+position among the events libscap returns, i.e. every event block except
+those whose type is at or beyond ``max_type`` (skipped and not numbered,
+as libscap skips types >= PPM_EVENT_MAX). By default ``max_type`` is
+sysdig 0.29's PPM_EVENT_MAX (336), so numbers match sysdig's evt.num; pass
+``max_type=None`` to get every type the current event table knows (e.g.
+the user/group meta-events newer libs write into captures).
 """
 from __future__ import annotations
 
 import gzip
-import io
 import os
+import struct
+import zlib
 from typing import Callable, Iterator
 
-from falcolib.backend.model import RawEvent, make_raw
-from falcolib.errors import CaptureFormatError
+from falcolib.backend.model import RawEvent, StateSnapshot, make_raw
+from falcolib.errors import CaptureFormatError, Position
 from falcolib.scap import format as F
 
-CHUNK = 4 << 20
-MAX_BLOCK = 64 << 20  # a larger block is treated as corruption
+CHUNK = 1 << 20
+MAX_BLOCK = 64 << 20          # a larger state block is treated as corruption
+MAX_EVENT_BLOCK = 8 + (1 << 16)   # libscap's READER_BUF_SIZE for non-large event blocks
+MAX_LARGE_EVENT_BLOCK = 64 << 20
+
+# block header + cpu + 26-byte event header, read with one unpack
+_FAST = struct.Struct("<IIHQQIHI")
+_FAST_SIZE = _FAST.size  # 36
+_V2 = F.EV_BLOCK_TYPE_V2
+_V1 = F.EV_BLOCK_TYPE
+_READ_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile)
 
 
 def _open_stream(path: str):
     try:
         fh = open(path, "rb")
     except OSError as exc:
-        raise CaptureFormatError(f"cannot open capture: {exc.strerror}", position=None, hint="") from None
+        raise CaptureFormatError(f"cannot open capture: {exc.strerror}",
+                                 position=Position(file=path)) from None
     magic = fh.read(2)
     fh.seek(0)
     if magic == b"\x1f\x8b":
@@ -34,141 +54,276 @@ def _open_stream(path: str):
 
 
 class ScapReader:
-    """Iterate a scap file's blocks. ``events()`` yields RawEvents.
+    """Read a scap file: ``snapshot()`` gives the state blocks, ``events()``
+    yields RawEvents, ``headers()`` yields cheap header tuples.
 
-    With ``types``, events of other types are counted (evt.num stays
-    right) but not yielded: the cheap path for filters on evt.type.
+    With ``types``, events of other types are numbered (evt.num stays right)
+    but not yielded: the cheap path for filters on evt.type.
 
-    State blocks seen before (and between) event blocks are handed to
-    ``on_block(block_type, body_bytes, offset)`` when given, and otherwise
-    collected in ``self.state_blocks`` as (type, body, offset) tuples.
+    State blocks are handed to ``on_block(block_type, body, offset)`` when
+    given; otherwise those before the first event are collected in
+    ``self.state_blocks`` (those found later go to ``self.late_blocks``).
+    Unknown blocks are skipped by length and counted in ``unknown_blocks``.
     """
 
     def __init__(self, path: str | os.PathLike, *, on_block: Callable | None = None,
-                 types: frozenset[int] | None = None):
+                 types: frozenset[int] | None = None, max_type: int | None | str = "sysdig"):
         self.path = os.fspath(path)
         self.on_block = on_block
         self.state_blocks: list[tuple[int, bytes, int]] = []
+        self.late_blocks: list[tuple[int, bytes, int]] = []
         self.unknown_blocks = 0
-        self.skipped_events = 0   # type beyond the table (sysdig skips them too)
-        self.events_read = 0
+        self.skipped_events = 0   # type beyond the event table: skipped, not numbered
+        self.events_read = 0      # events numbered so far (the last evt.num)
         self.major = self.minor = 0
         self.gzipped = False
         self._types = types
-        from falcolib.decode.table import EVENT_NPARAMS
+        from falcolib.decode.table import EVENT_NPARAMS, SYSDIG_EVENT_MAX
         self._nparams_table = EVENT_NPARAMS
+        if max_type == "sysdig":
+            max_type = SYSDIG_EVENT_MAX
+        self.max_type = min(len(EVENT_NPARAMS), len(EVENT_NPARAMS) if max_type is None else max_type)
+        self._stream = None
+        self._buf = b""
+        self._pos = 0
+        self._base = 0
+        self._eof = False
+        self._started = False     # preamble read
+        self._consumed = False    # events iterated
+        self._snapshot: StateSnapshot | None = None
+        self._in_preamble = True
+
+    # ------------------------------------------------------------ plumbing
 
     def _error(self, offset: int, what: str) -> CaptureFormatError:
-        return CaptureFormatError(what, position=_pos(self.path, offset))
+        if self.gzipped:
+            what += " (offset in the decompressed stream)"
+        return CaptureFormatError(what, position=Position(file=self.path, offset=offset))
 
-    def _state(self, btype: int, body: bytes, offset: int) -> None:
+    def _fill(self, need: int) -> bool:
+        """Make at least ``need`` bytes available at self._pos; False at EOF."""
+        buf, pos = self._buf, self._pos
+        while len(buf) - pos < need and not self._eof:
+            try:
+                more = self._stream.read(max(CHUNK, need))
+            except _READ_ERRORS as exc:
+                raise self._error(self._base + len(buf), f"cannot read capture: {exc}") from None
+            if not more:
+                self._eof = True
+                break
+            buf = buf[pos:] + more if pos < len(buf) else more
+            self._base += pos
+            pos = 0
+        self._buf, self._pos = buf, pos
+        return len(buf) - pos >= need
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+        self._buf = b""
+
+    def __enter__(self) -> "ScapReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ preamble
+
+    def _start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self._stream, self.gzipped = _open_stream(self.path)
+        if not self._fill(8):
+            n = len(self._buf)
+            self.close()
+            raise self._error(0, "not a scap file: expected a section header block "
+                                 f"(at least 28 bytes), found {n} bytes")
+        btype = int.from_bytes(self._buf[:4], "little")
+        if btype != F.SHB_BLOCK_TYPE:
+            self.close()
+            raise self._error(0, "not a scap file: expected section header block type "
+                                 f"0x0a0d0d0a, found 0x{btype:08x}")
+        # read blocks until the first event block
+        while self._in_preamble:
+            if not self._fill(8):
+                if len(self._buf) - self._pos:
+                    raise self._truncated_header()
+                break
+            btype = int.from_bytes(self._buf[self._pos:self._pos + 4], "little")
+            if btype in F.EVENT_BLOCKS:
+                break
+            self._other_block()
+        self._in_preamble = False
+
+    def _truncated_header(self) -> CaptureFormatError:
+        avail = len(self._buf) - self._pos
+        return self._error(self._base + self._pos,
+                           f"truncated block header: expected 8 bytes, found {avail}")
+
+    def _other_block(self) -> None:
+        """Consume one non-event block at self._pos (buffer holds >= 8 bytes)."""
+        pos = self._pos
+        offset = self._base + pos
+        btype, blen = F.BLOCK_HEADER.unpack_from(self._buf, pos)
+        if blen < 12 or blen > MAX_BLOCK:
+            raise self._error(offset, f"invalid length {blen} for block type 0x{btype:x} "
+                                      f"(expected 12..{MAX_BLOCK})")
+        if not self._fill(blen):
+            raise self._error(offset, f"truncated block of type 0x{btype:x}: its header "
+                                      f"says {blen} bytes, the file has "
+                                      f"{len(self._buf) - self._pos}")
+        buf, pos = self._buf, self._pos
+        trailer = int.from_bytes(buf[pos + blen - 4:pos + blen], "little")
+        if trailer != blen:
+            raise self._error(offset + blen - 4, f"block of type 0x{btype:x}: trailer "
+                                                 f"length {trailer} differs from header length {blen}")
+        body = bytes(buf[pos + 8:pos + blen - 4])
+        self._pos = pos + blen
+        if btype == F.SHB_BLOCK_TYPE:
+            if len(body) < F.SHB_BODY.size:
+                raise self._error(offset, "section header block too short: expected "
+                                          f"{F.SHB_BODY.size} body bytes, found {len(body)}")
+            magic, major, minor, _ = F.SHB_BODY.unpack_from(body, 0)
+            if magic != F.SHB_MAGIC:
+                raise self._error(offset + 8, f"bad byte-order magic 0x{magic:08x} "
+                                              f"(expected 0x{F.SHB_MAGIC:08x})")
+            if major > 1:
+                raise self._error(offset + 12, f"unsupported scap major version {major} "
+                                               "(expected 1)")
+            self.major, self.minor = major, minor
+            return
+        from falcolib.scap.blocks import STATE_BLOCK_TYPES
+        if btype not in STATE_BLOCK_TYPES:
+            self.unknown_blocks += 1
+            return
         if self.on_block is not None:
             self.on_block(btype, body, offset)
-        else:
+        elif self._in_preamble:
             self.state_blocks.append((btype, body, offset))
+        else:
+            self.late_blocks.append((btype, body, offset))
+
+    def snapshot(self) -> StateSnapshot:
+        """The processes, fds, users, groups, interfaces and machine info
+        recorded before the first event."""
+        if self._snapshot is None:
+            self._start()
+            from falcolib.scap.blocks import parse_state_blocks
+            self._snapshot = parse_state_blocks(self.state_blocks, self.path)
+        return self._snapshot
+
+    # ------------------------------------------------------------ events
 
     def events(self) -> Iterator[RawEvent]:
-        stream, self.gzipped = _open_stream(self.path)
-        with stream:
-            yield from self._iterate(stream)
+        """Yield every event (of ``types`` if given) as a RawEvent."""
+        return self._events(False)
 
-    def _iterate(self, stream) -> Iterator[RawEvent]:
-        read = stream.read
+    def headers(self) -> Iterator[tuple]:
+        """Yield ``(num, ts, tid, type, cpu)`` per event: the fastest scan."""
+        return self._events(True)
+
+    def _events(self, headers_only: bool):
+        if self._consumed:
+            raise ValueError("a ScapReader's events can be iterated only once")
+        self._consumed = True
+        self._start()
         try:
-            buf = read(CHUNK)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise self._error(0, f"cannot read capture: {exc}") from None
-        base = 0          # stream offset of buf[0]
-        pos = 0
-        eof = False
-        if len(buf) < 8:
-            raise self._error(0, "not a scap file: expected a section header block, "
-                                 f"found {len(buf)} bytes")
-        btype, blen = F.BLOCK_HEADER.unpack_from(buf, 0)
-        if btype != F.SHB_BLOCK_TYPE:
-            raise self._error(0, f"not a scap file: expected section header block type "
-                                 f"0x0a0d0d0a, found 0x{btype:08x}")
-        unpack_bh = F.BLOCK_HEADER.unpack_from
-        unpack_v2 = F.EVT_HDR_V2.unpack_from
-        unpack_v1 = F.EVT_HDR_V1.unpack_from
-        uint16 = int.from_bytes
-        ev_blocks = F.EVENT_BLOCKS
-        types = self._types
-        max_type = len(self._nparams_table)
+            yield from self._iterate(headers_only)
+        finally:
+            self.close()
+
+    def _iterate(self, headers_only: bool):
+        unpack = _FAST.unpack_from
         new = make_raw
+        types = self._types
+        max_type = self.max_type
+        num = self.events_read
         while True:
-            avail = len(buf) - pos
-            if avail < 8 or (avail >= 8 and unpack_bh(buf, pos)[1] > avail):
-                if not eof:
-                    try:
-                        more = read(max(CHUNK, (unpack_bh(buf, pos)[1] if avail >= 8 else 0)))
-                    except (OSError, EOFError, gzip.BadGzipFile, Exception) as exc:
-                        raise self._error(base + len(buf), f"cannot read capture: {exc}") from None
-                    if more:
-                        buf = buf[pos:] + more
-                        base += pos
-                        pos = 0
-                        continue
-                    eof = True
-                if avail == 0:
-                    return
-                if avail < 8:
-                    raise self._error(base + pos, f"truncated block header: expected 8 bytes, found {avail}")
-                blen = unpack_bh(buf, pos)[1]
-                raise self._error(base + pos, f"truncated block: header says {blen} bytes, "
-                                              f"file has {avail}")
-            btype, blen = unpack_bh(buf, pos)
-            if blen < 12 or blen > MAX_BLOCK or blen % 4:
-                raise self._error(base + pos, f"invalid block length {blen} for block type 0x{btype:x}")
-            spec = ev_blocks.get(btype)
-            if spec is not None:
-                hdr, has_flags, large = spec
-                body = pos + 8
-                cpu = uint16(buf[body:body + 2], "little")
-                flags = 0
-                eoff = body + 2
-                if has_flags:
-                    flags = int.from_bytes(buf[eoff:eoff + 4], "little")
-                    eoff += 4
-                end = pos + blen - 4
-                if eoff + hdr > end:
-                    raise self._error(base + pos, f"event block too short for its {hdr}-byte event header")
-                if hdr == 26:
-                    ts, tid, elen, etype, nparams = unpack_v2(buf, eoff)
-                else:
-                    ts, tid, elen, etype = unpack_v1(buf, eoff)
-                    nparams = -1
-                if elen < hdr or eoff + elen > end:
-                    raise self._error(base + eoff, f"event length {elen} does not fit its block "
-                                                   f"({end - eoff} bytes available)")
-                pos += blen
-                self.events_read += 1
+            buf = self._buf
+            pos = self._pos
+            limit = len(buf) - _FAST_SIZE
+            # fast path: V2 event blocks entirely in the buffer
+            while pos <= limit:
+                bt, bl, cpu, ts, tid, elen, etype, nparams = unpack(buf, pos)
+                if bt != _V2 or bl > len(buf) - pos or elen < 26 or elen + 14 > bl \
+                        or bl > MAX_EVENT_BLOCK:
+                    break
                 if etype >= max_type:
                     self.skipped_events += 1
+                    pos += bl
                     continue
-                if types is not None and etype not in types:
-                    continue  # still numbered: evt.num counts every event read
-                if nparams < 0:
-                    nparams = self._v1_nparams(buf, eoff, elen, etype, base)
-                yield new(ts, tid, etype, nparams, cpu, buf, eoff, elen, hdr, flags, self.events_read)
+                num += 1
+                if types is None or etype in types:
+                    if headers_only:
+                        yield num, ts, tid, etype, cpu
+                    else:
+                        yield new(ts, tid, etype, nparams, cpu, buf, pos + 10, elen, 26, 0, num)
+                pos += bl
+            self._pos = pos
+            self.events_read = num
+            # slow path: one block of any kind, refilling as needed
+            if not self._fill(8):
+                if len(self._buf) - self._pos:
+                    raise self._truncated_header()
+                return
+            ev = self._slow_event()
+            if ev is None:
                 continue
-            body = bytes(buf[pos + 8:pos + blen - 4])
-            offset = base + pos
-            pos += blen
-            if btype == F.SHB_BLOCK_TYPE:
-                if len(body) < F.SHB_BODY.size:
-                    raise self._error(offset, "section header block too short")
-                magic, self.major, self.minor, _ = F.SHB_BODY.unpack_from(body, 0)
-                if magic != F.SHB_MAGIC:
-                    raise self._error(offset + 8, f"bad byte-order magic 0x{magic:08x} "
-                                                  f"(expected 0x{F.SHB_MAGIC:08x})")
-                continue
-            self._state(btype, body, offset)
+            num = self.events_read
+            if types is None or ev.type in types:
+                yield (num, ev.ts, ev.tid, ev.type, ev.cpu) if headers_only else ev
 
-    def _v1_nparams(self, buf, eoff: int, elen: int, etype: int, base: int) -> int:
-        """Old (22-byte header) events carry no parameter count: find the one
-        for which the length array and the values exactly fill the event,
-        starting from the table's count, as libscap does."""
+    def _slow_event(self) -> RawEvent | None:
+        """Frame the block at self._pos; return its event (numbered) or None."""
+        buf, pos = self._buf, self._pos
+        offset = self._base + pos
+        btype, blen = F.BLOCK_HEADER.unpack_from(buf, pos)
+        spec = F.EVENT_BLOCKS.get(btype)
+        if spec is None:
+            self._other_block()
+            return None
+        hdr, has_flags, large = spec
+        fixed = 8 + 2 + (4 if has_flags else 0)
+        cap = MAX_LARGE_EVENT_BLOCK if large else MAX_EVENT_BLOCK
+        if blen < fixed + hdr + 4 or blen > cap:
+            raise self._error(offset, f"invalid length {blen} for event block type 0x{btype:x} "
+                                      f"(expected {fixed + hdr + 4}..{cap})")
+        if not self._fill(blen):
+            raise self._error(offset, f"truncated event block: its header says {blen} bytes, "
+                                      f"the file has {len(self._buf) - self._pos}")
+        buf, pos = self._buf, self._pos
+        cpu = int.from_bytes(buf[pos + 8:pos + 10], "little")
+        flags = int.from_bytes(buf[pos + 10:pos + 14], "little") if has_flags else 0
+        eoff = pos + fixed
+        if hdr == 26:
+            ts, tid, elen, etype, nparams = F.EVT_HDR_V2.unpack_from(buf, eoff)
+        else:
+            ts, tid, elen, etype = F.EVT_HDR_V1.unpack_from(buf, eoff)
+            nparams = -1
+        room = blen - fixed - 4
+        if elen < hdr or elen > room:
+            raise self._error(self._base + eoff + 16,
+                              f"event length {elen} does not fit its block (expected "
+                              f"{hdr}..{room})")
+        self._pos = pos + blen
+        if etype >= self.max_type:
+            self.skipped_events += 1
+            return None
+        if nparams < 0:
+            nparams, elen = self._v1_nparams(buf, eoff, elen, etype)
+        self.events_read += 1
+        return make_raw(ts, tid, etype, nparams, cpu, buf, eoff, elen, hdr, flags,
+                        self.events_read)
+
+    def _v1_nparams(self, buf, eoff: int, elen: int, etype: int) -> tuple[int, int]:
+        """Old (22-byte header) events carry no parameter count. As libscap
+        does: start from the table's count and go down until the length
+        array and the values exactly fill the event; a sum falling short
+        means corruption. Two types carry a length 3 bytes too long.
+        Returns (nparams, corrected length)."""
         if etype in (F.PPME_NOTIFICATION_E, F.PPME_INFRASTRUCTURE_EVENT_E):
             elen -= 3
         end = eoff + elen
@@ -177,20 +332,14 @@ class ScapReader:
             valptr = lens_at + 2 * n
             if valptr > end:
                 continue
-            total = valptr
-            for i in range(n):
-                total += int.from_bytes(buf[lens_at + 2 * i:lens_at + 2 * i + 2], "little")
+            total = valptr + sum(struct.unpack_from(f"<{n}H", buf, lens_at))
             if total == end:
-                return n
+                return n, elen
             if total < end:
                 break
-        raise self._error(base + eoff, "cannot work out the parameter count of an old-format "
-                                       f"event of type {etype} (corrupt event)")
-
-
-def _pos(path: str, offset: int):
-    from falcolib.errors import Position
-    return Position(file=path, offset=offset)
+        raise self._error(self._base + eoff, "cannot work out the parameter count of an "
+                                             f"old-format event of type {etype}: its parameter "
+                                             f"lengths do not add up to its length {elen}")
 
 
 def open_capture(path, **kw) -> ScapReader:
