@@ -57,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `falcolib events ... | head` ends quietly
     except (AttributeError, ValueError):
         pass
+    for stream in (sys.stdout, sys.stderr):
+        try:  # undecodable bytes from paths/cmdlines print escaped, never crash the run
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):
+            pass
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -1,0 +1,165 @@
+"""The engine: backend → decode → state → rules/filter → alerts, in one screen.
+
+``Engine`` runs a Ruleset over any backend and hands each Alert to a sink
+callable; ``iter_views`` is the same path without rules (``falcolib
+events``, notebooks). Event types nobody wants — no active rule, no state
+handler, no filter — are never decoded: the backend skips them by header
+(replay) or the kernel never sends them (live).
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterator
+
+import attrs
+
+from falcolib.backend.model import BackendStats
+from falcolib.decode.event import Event
+from falcolib.outputs.alert import Alert, default_hostname
+from falcolib.state import State
+from falcolib.state.view import EventView
+
+
+def state_types() -> frozenset[int]:
+    """Event types the state engine must see to keep threads and fds right."""
+    from falcolib.state import wanted_types
+    return wanted_types()
+
+
+def wanted_types(consumer: frozenset[int] | None, *, with_state: bool = True) -> frozenset[int] | None:
+    """What a backend must deliver: the consumer's types plus the state's (None = all)."""
+    if consumer is None:
+        return None
+    return consumer | state_types() if with_state else consumer
+
+
+def iter_views(backend, *, state: State | None = None,
+               types: frozenset[int] | None = None) -> Iterator[EventView]:
+    """Decode and apply every event of an entered backend; yield the views of ``types``."""
+    if state is None:
+        state = State(backend.snapshot())
+    process = state.process
+    for raw in backend:
+        view = process(Event(raw))
+        if types is None or raw.type in types:
+            yield view
+
+
+@attrs.define
+class RunStats:
+    """What one run saw: events, drops (from the backend) and alerts per rule."""
+
+    events: int = 0
+    alerts: int = 0
+    per_rule: dict[str, int] = attrs.field(factory=dict)
+    backend: BackendStats | None = None
+    started: float = attrs.field(factory=time.monotonic)
+    ended: float = 0.0
+
+    @property
+    def dropped(self) -> int:
+        return self.backend.dropped if self.backend is not None else 0
+
+    def as_dict(self) -> dict:
+        d = {"events_read": self.backend.events_read if self.backend else self.events,
+             "events_processed": self.events,
+             "events_dropped": self.dropped,
+             "alerts": self.alerts,
+             "alerts_per_rule": dict(self.per_rule),
+             "seconds": round((self.ended or time.monotonic()) - self.started, 3)}
+        if self.backend is not None:
+            d["backend"] = self.backend.as_dict()
+        return d
+
+
+class Engine:
+    """Evaluate a Ruleset over a backend's events.
+
+    ``rule_matching`` is Falco's: ``first`` raises at most one alert per
+    event (the first matching rule in load order), ``all`` one per match.
+    """
+
+    def __init__(self, ruleset, *, rule_matching: str = "first", hostname: str | None = None,
+                 source: str = "syscall"):
+        if rule_matching not in ("first", "all"):
+            from falcolib.errors import ConfigError
+            raise ConfigError(f"rule_matching must be 'first' or 'all' (got {rule_matching!r})")
+        self.ruleset = ruleset
+        self.first = rule_matching == "first"
+        self.hostname = hostname or default_hostname()
+        self.source = source
+        self.stats = RunStats()
+        self._stop = False
+        self.on_drops: Callable[[BackendStats, int], None] | None = None
+
+    def wanted_types(self) -> frozenset[int] | None:
+        """Event types the loaded rules and the state engine need (for the backend)."""
+        return wanted_types(self.ruleset.evttypes())
+
+    def stop(self) -> None:
+        self._stop = True
+
+    def alert_for(self, rule, view: EventView) -> Alert:
+        fmt = rule.output
+        r = rule.rule
+        return Alert(time=view.evt.ts, rule=r.name, priority=r.priority.value
+                     if hasattr(r.priority, "value") else r.priority,
+                     output=fmt.render(view, always=True) or "",
+                     output_fields=fmt.values(view), tags=tuple(r.tags),
+                     source=self.source, hostname=self.hostname)
+
+    def process(self, view: EventView) -> list[Alert]:
+        """Alerts for one event (already applied to the state)."""
+        hits = self.ruleset.match(view, first=self.first)
+        if not hits:
+            return []
+        out = []
+        per = self.stats.per_rule
+        for rule in hits:
+            out.append(self.alert_for(rule, view))
+            per[rule.rule.name] = per.get(rule.rule.name, 0) + 1
+        self.stats.alerts += len(out)
+        return out
+
+    def run(self, backend, emit: Callable[[Alert], None], *, state: State | None = None,
+            poll: Callable[[], None] | None = None, poll_every: int = 4096) -> RunStats:
+        """Run over an entered backend until it ends or ``stop()``; alerts go to ``emit``.
+
+        ``poll`` (if given) is called every ``poll_every`` events and when the
+        backend yields nothing for a while: reload checks, drop policy, stats.
+        """
+        if state is None:
+            state = State(backend.snapshot())
+        process = state.process
+        ruleset = self.ruleset
+        index = ruleset.matcher_for
+        first = self.first
+        stats = self.stats
+        n = 0
+        for raw in backend:
+            if raw is None:  # a live backend's idle tick
+                if poll is not None:
+                    poll()
+                if self._stop:
+                    break
+                continue
+            n += 1
+            view = process(Event(raw))
+            rules = index(raw.type)
+            if rules:
+                for rule in rules:
+                    if rule.matcher(view):
+                        emit(self.alert_for(rule, view))
+                        stats.alerts += 1
+                        name = rule.rule.name
+                        stats.per_rule[name] = stats.per_rule.get(name, 0) + 1
+                        if first:
+                            break
+            if poll is not None and not n % poll_every:
+                poll()
+            if self._stop:
+                break
+        stats.events += n
+        stats.backend = backend.stats()
+        stats.ended = time.monotonic()
+        return stats
