@@ -1,0 +1,51 @@
+"""Symbolic names of flag, enum and mode values, errnos and signals.
+
+The tables are the driver's flags_table.c (``_data.FLAG_TABLES``, current
+libs); ``SYSDIG_TABLES`` is what sysdig 0.29 prints with (its own older
+tables where they differ).
+"""
+from __future__ import annotations
+
+from falcolib.decode import _data
+
+FLAG_TABLES: dict[str, tuple[tuple[str, int], ...]] = dict(_data.FLAG_TABLES)
+SYSDIG_TABLES: dict[str, tuple[tuple[str, int], ...]] = {**FLAG_TABLES, **_data.SYSDIG_FLAG_TABLES}
+ERRNO_NAMES: dict[int, str] = dict(_data.ERRNO_NAMES)
+SIGNAL_NAMES: dict[int, str] = dict(_data.SIGNAL_NAMES)
+PPM_AT_FDCWD = -100
+
+
+def flags_text(table: tuple[tuple[str, int], ...] | None, value: int) -> str:
+    """sysdig's rendering of a flag set: the names of the table's entries
+    present in ``value``, in table order, joined with '|'. An entry equal
+    to the whole value ends the scan; a zero entry matches only zero."""
+    if not table:
+        return ""
+    names = []
+    rest = value
+    for name, fv in table:
+        if fv == value:
+            names.append(name)
+            break
+        if (fv == 0 and value == 0) or (fv != 0 and rest & fv == fv and rest != 0):
+            names.append(name)
+            rest &= ~fv
+    return "|".join(names)
+
+
+def enum_text(table: tuple[tuple[str, int], ...] | None, value: int) -> str:
+    """An ENUMFLAGS value: the one name equal to it (current libs semantics)."""
+    for name, fv in table or ():
+        if fv == value:
+            return name
+    return ""
+
+
+def errno_name(value: int) -> str:
+    """'ENOENT' for -2; '' when sysdig has no name for it."""
+    v = -((value + (1 << 31)) % (1 << 32) - (1 << 31))  # as sysdig: -(int32_t)value
+    return ERRNO_NAMES.get(v, "")
+
+
+def signal_name(value: int) -> str | None:
+    return SIGNAL_NAMES.get(value)
