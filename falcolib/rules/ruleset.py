@@ -1,0 +1,131 @@
+"""Ruleset: compiled rules in load order, indexed by event type, with selection.
+
+``match(view)`` looks only at the rules whose conditions can match the
+event's type (rules that cannot be narrowed are checked for every event).
+With ``first=True`` (Falco's default ``rule_matching: first``) it stops at
+the first matching rule in load order.
+"""
+from __future__ import annotations
+
+import fnmatch
+from typing import Iterable
+
+import attrs
+
+from falcolib.rules.compiler import CompiledRule
+from falcolib.rules.model import List, Macro, Priority, Rule
+from falcolib.rules.result import LoadResult
+
+
+@attrs.frozen
+class Selection:
+    """Which loaded rules run (Falco's -p/-D/-T/-t and rules enable/disable)."""
+
+    min_priority: Priority = attrs.field(default=Priority.DEBUG, converter=Priority.parse)
+    disable_rules: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    disable_tags: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    only_tags: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    enable_rules: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+    def selects(self, rule: Rule) -> bool:
+        if rule.priority > self.min_priority:
+            return False
+        name = rule.name
+        if any(fnmatch.fnmatchcase(name, pat) for pat in self.enable_rules):
+            return True
+        if not rule.enabled:
+            return False
+        if any(fnmatch.fnmatchcase(name, pat) for pat in self.disable_rules):
+            return False
+        tags = set(rule.tags)
+        if self.disable_tags and tags & self.disable_tags:
+            return False
+        if self.only_tags and not tags & self.only_tags:
+            return False
+        return True
+
+
+class Ruleset:
+    """Every loaded rule (``rules``), the ones that run (``active``) and the evt.type index."""
+
+    __slots__ = ("compiled", "lists", "macros", "items", "result", "selection", "active",
+                 "required_engine_version", "required_plugin_versions", "_by_type", "_any")
+
+    def __init__(self, compiled: Iterable[CompiledRule], *, items: Iterable = (),
+                 lists: Iterable[List] = (), macros: Iterable[Macro] = (),
+                 result: LoadResult | None = None, selection: Selection | None = None,
+                 required_engine_version: str | None = None,
+                 required_plugin_versions: tuple = ()):
+        self.compiled: tuple[CompiledRule, ...] = tuple(compiled)
+        self.items = tuple(items)          # lists, macros and rules in definition order
+        self.lists = tuple(lists)
+        self.macros = tuple(macros)
+        self.result = result or LoadResult()
+        self.selection = selection or Selection()
+        self.required_engine_version = required_engine_version
+        self.required_plugin_versions = tuple(required_plugin_versions)
+        self.active: tuple[CompiledRule, ...] = tuple(
+            c for c in self.compiled if self.selection.selects(c.rule))
+        self._any = tuple(c for c in self.active if c.evttypes is None)
+        self._by_type: dict[int, tuple[CompiledRule, ...]] = {}
+
+    def __repr__(self) -> str:
+        return (f"<Ruleset {len(self.compiled)} rules ({len(self.active)} active), "
+                f"{len(self.macros)} macros, {len(self.lists)} lists>")
+
+    def __len__(self) -> int:
+        return len(self.compiled)
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        """Every loaded rule (enabled or not), in load order."""
+        return tuple(c.rule for c in self.compiled)
+
+    def rule(self, name: str) -> CompiledRule:
+        for c in self.compiled:
+            if c.rule.name == name:
+                return c
+        raise KeyError(name)
+
+    def select(self, min_priority: Priority | str | None = None,
+               disable_rules: Iterable[str] = (), disable_tags: Iterable[str] = (),
+               only_tags: Iterable[str] = (), enable_rules: Iterable[str] = ()) -> "Ruleset":
+        """A Ruleset running only the selected rules (the loaded rules are shared)."""
+        sel = Selection(min_priority if min_priority is not None else Priority.DEBUG,
+                        tuple(disable_rules), frozenset(disable_tags), frozenset(only_tags),
+                        tuple(enable_rules))
+        return Ruleset(self.compiled, items=self.items, lists=self.lists, macros=self.macros,
+                       result=self.result, selection=sel,
+                       required_engine_version=self.required_engine_version,
+                       required_plugin_versions=self.required_plugin_versions)
+
+    def evttypes(self) -> frozenset[int] | None:
+        """Event types any active rule can match; None when some rule needs every event."""
+        if self._any:
+            return None
+        out: set[int] = set()
+        for c in self.active:
+            out |= c.evttypes
+        return frozenset(out)
+
+    def matcher_for(self, evt_type: int) -> tuple[CompiledRule, ...]:
+        """The active rules that can match an event of this type, in load order."""
+        hit = self._by_type.get(evt_type)
+        if hit is None:
+            hit = tuple(c for c in self.active
+                        if c.evttypes is None or evt_type in c.evttypes)
+            self._by_type[evt_type] = hit
+        return hit
+
+    def match(self, view, first: bool = True) -> list[CompiledRule]:
+        """The rules matching this event: the first one only, or all with ``first=False``."""
+        rules = self._by_type.get(view.evt.type)
+        if rules is None:
+            rules = self.matcher_for(view.evt.type)
+        out = []
+        for c in rules:
+            if c.matcher(view):
+                out.append(c)
+                if first:
+                    break
+        return out
