@@ -12,7 +12,8 @@ Fixtures:
 - ``falco_default_rules`` the bundled default Ruleset (session-scoped)
 - ``falco_events``        a fresh EventBuilder: execve/open/connect... in memory, state follows
 - ``falco_run``           ``falco_run(source, rules=None, rule_matching="first")`` → AlertList
-Marker ``live``: the test needs root and the eBPF backend; skipped with the reason elsewhere.
+Marker ``live``: the test needs root and the eBPF backend; skipped with the reason elsewhere
+(or failed, when ``FALCOLIB_REQUIRE_LIVE=1``, as in falcolib's own CI).
 """
 from __future__ import annotations
 
@@ -53,6 +54,8 @@ def pytest_runtest_setup(item) -> None:
     if item.get_closest_marker("live") is not None:
         reason = live_unavailable_reason()
         if reason is not None:
+            if os.environ.get("FALCOLIB_REQUIRE_LIVE") == "1":  # CI: a live test must run
+                pytest.fail(f"live test cannot run: {reason}", pytrace=False)
             pytest.skip(reason)
 
 
