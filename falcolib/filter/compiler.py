@@ -1,0 +1,323 @@
+"""Compile a macro-free condition AST into one generated Python function.
+
+Each field is resolved to a bound extractor and each literal converted to
+its compare value once, here; the AST becomes the source of a single
+function ``_matcher(view)`` whose body is one boolean expression, and that
+source goes through ``compile()``/``exec`` with the extractors and
+constants as its globals. Per event there is no AST walking, no field-name
+lookup and no literal parsing.
+
+Semantics follow libsinsp: a field without a value (``None``) makes every
+comparison false (``!=`` too) and ``exists`` false; ``in``/``intersects``
+on a single-valued field is set membership; on a list field ``in`` means
+every value is in the set and ``intersects`` that one is; ``regex`` must
+match the whole value; ``glob`` is fnmatch; ``pmatch`` a path-prefix
+test. A bare word in a list (``ListRef``) that nobody resolved is taken as
+its text, as libsinsp does; an ``Identifier`` (macro) left is an error.
+
+The matcher is the generated function itself, carrying ``.evttypes``,
+``.fields``, ``.condition`` and ``.source`` as attributes.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from falcolib.errors import FilterCompileError
+from falcolib.fields.catalogue import ArgKind, Field, FieldType
+from falcolib.filter import ast, literals, matching
+from falcolib.filter.evttypes import condition_evttypes
+from falcolib.filter.operators import Operator, Transformer
+
+_STRING_ONLY = frozenset({Operator.CONTAINS, Operator.ICONTAINS, Operator.STARTSWITH,
+                          Operator.ENDSWITH, Operator.GLOB, Operator.IGLOB, Operator.REGEX,
+                          Operator.PMATCH})
+_ALLOWED = {
+    "string": frozenset(Operator) - {Operator.BCONTAINS, Operator.BSTARTSWITH},
+    "bytes": frozenset({Operator.EQ, Operator.NE, Operator.CONTAINS, Operator.IN,
+                        Operator.INTERSECTS, Operator.EXISTS, Operator.STARTSWITH,
+                        Operator.ENDSWITH, Operator.BCONTAINS, Operator.BSTARTSWITH}),
+    "number": frozenset({Operator.EQ, Operator.NE, Operator.LT, Operator.LE, Operator.GT,
+                         Operator.GE, Operator.IN, Operator.INTERSECTS, Operator.EXISTS}),
+    "bool": frozenset({Operator.EQ, Operator.NE, Operator.IN, Operator.INTERSECTS,
+                       Operator.EXISTS}),
+    "addr": frozenset({Operator.EQ, Operator.NE, Operator.IN, Operator.INTERSECTS,
+                       Operator.EXISTS}),
+    "net": frozenset({Operator.EQ, Operator.NE, Operator.IN, Operator.INTERSECTS,
+                      Operator.EXISTS}),
+    "list": frozenset({Operator.IN, Operator.INTERSECTS, Operator.EXISTS}),
+}
+_SYMBOL = {Operator.EQ: "==", Operator.NE: "!=", Operator.LT: "<", Operator.LE: "<=",
+           Operator.GT: ">", Operator.GE: ">="}
+
+
+class _Operand:
+    """A resolved field: its extractor (transformers applied), type and list-ness."""
+
+    __slots__ = ("ref", "field", "extract", "type", "is_list")
+
+    def __init__(self, ref: ast.FieldRef, field: Field, extract, ftype: FieldType, is_list: bool):
+        self.ref, self.field, self.extract = ref, field, extract
+        self.type, self.is_list = ftype, is_list
+
+    @property
+    def family(self) -> str:
+        return "list" if self.is_list else literals.type_family(self.type)
+
+
+class _Codegen:
+    def __init__(self, lookup: Callable[[str], Field]):
+        self.lookup = lookup
+        self.names: dict[str, Any] = {}
+        self.fields: set[str] = set()
+        self._ids: dict[int, str] = {}
+        self._tmp = 0
+
+    # -- constants and temporaries -------------------------------------------
+    def const(self, value: Any, prefix: str = "_k") -> str:
+        key = id(value)
+        name = self._ids.get(key)
+        if name is None or self.names.get(name) is not value:
+            name = f"{prefix}{len(self.names)}"
+            self.names[name] = value
+            self._ids[key] = name
+        return name
+
+    def tmp(self) -> str:
+        self._tmp += 1
+        return f"_v{self._tmp}"
+
+    # -- boolean structure ----------------------------------------------------
+    def expr(self, node) -> str:
+        match node:
+            case ast.And(items):
+                return "(" + " and ".join(self.expr(i) for i in items) + ")"
+            case ast.Or(items):
+                return "(" + " or ".join(self.expr(i) for i in items) + ")"
+            case ast.Not(item):
+                return f"(not {self.expr(item)})"
+            case ast.Unary(field, _):
+                return f"({self.call(self.operand(field))} is not None)"
+            case ast.Compare(field, op, value):
+                return self.compare(self.operand(field), op, value)
+            case ast.Identifier(name):
+                raise FilterCompileError(f"undefined macro {name!r}", position=node.position)
+        raise FilterCompileError(f"not a condition: {node!r}")
+
+    # -- operands -------------------------------------------------------------
+    def operand(self, ref: ast.FieldRef) -> _Operand:
+        try:
+            field = self.lookup(ref.name)
+            if field.arg is ArgKind.NAME_SUFFIX and ref.name != field.name:
+                if ref.arg is not None:
+                    raise FilterCompileError(f"field {ref.name!r} takes no [argument]")
+                extract = field.bind(ref.name[len(field.name) + 1:])
+            else:
+                extract = field.bind(ref.arg)
+        except FilterCompileError as exc:
+            raise FilterCompileError(exc.message, position=exc.position or ref.position,
+                                     hint=exc.hint) from None
+        self.fields.add(ref.name)
+        ftype, is_list = field.type, field.is_list
+        for tr in ref.transformers:
+            ftype, is_list = _transformed_type(tr, ftype, is_list, ref)
+            extract = _chain(extract, matching.TRANSFORMS[tr])
+        return _Operand(ref, field, extract, ftype, is_list)
+
+    def call(self, operand: _Operand) -> str:
+        return f"{self.const(operand.extract, '_x')}(view)"
+
+    # -- comparisons ----------------------------------------------------------
+    def compare(self, lhs: _Operand, op: Operator, value) -> str:
+        name = lhs.ref.display
+        if op not in _ALLOWED[lhs.family]:
+            what = "list field" if lhs.is_list else f"field of type {lhs.type.value}"
+            raise FilterCompileError(
+                f"operator {op.value!r} is not supported for {what} {name!r}",
+                position=lhs.ref.position)
+        if isinstance(value, ast.FieldValue):
+            return self.compare_fields(lhs, op, self.operand(value.field))
+        if op.is_list:
+            items = _list_texts(value, op, name, lhs.ref)
+            return self.compare_list(lhs, op, items)
+        if not isinstance(value, ast.Literal):
+            if isinstance(value, ast.ListRef):  # a bare word
+                value = ast.Literal(value.name)
+            else:
+                raise FilterCompileError(f"operator {op.value!r} takes a single value, not a list",
+                                         position=lhs.ref.position)
+        hex_bytes = op in (Operator.BCONTAINS, Operator.BSTARTSWITH)
+        const = self.literal(value.text, lhs, hex_bytes=hex_bytes)
+        return self.compare_const(lhs, op, const)
+
+    def literal(self, text: str, lhs: _Operand, *, hex_bytes: bool = False):
+        try:
+            return literals.convert(text, lhs.type, lhs.ref.display, hex_bytes=hex_bytes)
+        except FilterCompileError as exc:
+            raise FilterCompileError(exc.message, position=lhs.ref.position) from None
+
+    def compare_const(self, lhs: _Operand, op: Operator, const) -> str:
+        x = self.call(lhs)
+        v = self.tmp()
+        family = lhs.family
+        if family == "net":  # fd.net = 10.0.0.0/8: the value inside the network
+            fn = self.const(matching.net_matcher([const]), "_f")
+            test = f"{fn}({v})"
+            return f"(({v} := {x}) is not None and {'not ' if op is Operator.NE else ''}{test})"
+        if op is Operator.EQ:
+            return f"({x} == {self.const(const)})"
+        if op in _SYMBOL:
+            return f"(({v} := {x}) is not None and {v} {_SYMBOL[op]} {self.const(const)})"
+        k = self.const(const)
+        if op in (Operator.CONTAINS, Operator.BCONTAINS):
+            return f"(({v} := {x}) is not None and {k} in {v})"
+        if op is Operator.ICONTAINS:
+            k = self.const(matching.TRANSFORMS[Transformer.TOLOWER](const))
+            return f"(({v} := {x}) is not None and {k} in {v}.lower())"
+        if op in (Operator.STARTSWITH, Operator.BSTARTSWITH):
+            return f"(({v} := {x}) is not None and {v}.startswith({k}))"
+        if op is Operator.ENDSWITH:
+            return f"(({v} := {x}) is not None and {v}.endswith({k}))"
+        if op in (Operator.GLOB, Operator.IGLOB):
+            m = matching.glob_regex(const, casefold=op is Operator.IGLOB).fullmatch
+            return f"(({v} := {x}) is not None and {self.const(m, '_m')}({v}) is not None)"
+        if op is Operator.REGEX:
+            try:
+                m = re.compile(const, re.S).fullmatch
+            except re.error as exc:
+                raise FilterCompileError(
+                    f"field {lhs.ref.display!r}: invalid regex {const!r} ({exc})",
+                    position=lhs.ref.position) from None
+            return f"(({v} := {x}) is not None and {self.const(m, '_m')}({v}) is not None)"
+        raise FilterCompileError(f"operator {op.value!r} needs a list",  # pragma: no cover
+                                 position=lhs.ref.position)
+
+    def compare_list(self, lhs: _Operand, op: Operator, texts: list[str]) -> str:
+        x = self.call(lhs)
+        v = self.tmp()
+        if op is Operator.PMATCH:
+            if lhs.family != "string":
+                raise FilterCompileError(f"operator 'pmatch' needs a string field, "
+                                         f"not {lhs.ref.display!r}", position=lhs.ref.position)
+            fn = self.const(matching.pmatch_matcher(texts), "_f")
+            return f"(({v} := {x}) is not None and {fn}({v}))"
+        if lhs.is_list:
+            item_type = lhs.field.type if not lhs.ref.transformers else lhs.type
+            values = frozenset(_convert_item(t, item_type, lhs) for t in texts)
+            k = self.const(values, "_s")
+            if op is Operator.IN:
+                return f"(({v} := {x}) is not None and {k}.issuperset({v}))"
+            return f"(({v} := {x}) is not None and not {k}.isdisjoint({v}))"
+        if lhs.family == "net":
+            nets = [self.literal(t, lhs) for t in texts]
+            fn = self.const(matching.net_matcher(nets), "_f")
+            return f"(({v} := {x}) is not None and {fn}({v}))"
+        values = frozenset(self.literal(t, lhs) for t in texts)
+        return f"({x} in {self.const(values, '_s')})"
+
+    def compare_fields(self, lhs: _Operand, op: Operator, rhs: _Operand) -> str:
+        if op in (Operator.PMATCH, Operator.REGEX):
+            raise FilterCompileError(f"operator {op.value!r} cannot compare with a field",
+                                     position=lhs.ref.position)
+        if lhs.family == "net":
+            raise FilterCompileError(f"network field {lhs.ref.display!r} cannot compare "
+                                     f"with a field", position=lhs.ref.position)
+        if lhs.family != rhs.family and not (lhs.family == "list" or rhs.family == "list"):
+            raise FilterCompileError(
+                f"cannot compare {lhs.ref.display!r} ({lhs.type.value}) with "
+                f"{rhs.ref.display!r} ({rhs.type.value})", position=rhs.ref.position)
+        a, b = self.tmp(), self.tmp()
+        pre = f"({a} := {self.call(lhs)}) is not None and ({b} := {self.call(rhs)}) is not None"
+        if op in _SYMBOL:
+            test = f"{a} {_SYMBOL[op]} {b}"
+        elif op in (Operator.CONTAINS, Operator.BCONTAINS):
+            test = f"{b} in {a}"
+        elif op is Operator.ICONTAINS:
+            test = f"{b}.lower() in {a}.lower()"
+        elif op in (Operator.STARTSWITH, Operator.BSTARTSWITH):
+            test = f"{a}.startswith({b})"
+        elif op is Operator.ENDSWITH:
+            test = f"{a}.endswith({b})"
+        elif op in (Operator.GLOB, Operator.IGLOB):
+            fn = self.const(_dynamic_glob(op is Operator.IGLOB), "_f")
+            test = f"{fn}({b}, {a})"
+        elif rhs.is_list:  # in / intersects against a list-valued field
+            test = (f"set({b}).issuperset({a})" if lhs.is_list and op is Operator.IN
+                    else f"not set({b}).isdisjoint({a})" if lhs.is_list else f"{a} in {b}")
+        else:
+            test = (f"{b} in {a}" if lhs.is_list and op is Operator.INTERSECTS
+                    else f"all(i == {b} for i in {a})" if lhs.is_list else f"{a} == {b}")
+        return f"({pre} and {test})"
+
+
+def _dynamic_glob(casefold: bool):
+    cached = {}
+
+    def glob(pattern: str, value: str) -> bool:
+        m = cached.get(pattern)
+        if m is None:
+            if len(cached) > 256:
+                cached.clear()
+            m = cached[pattern] = matching.glob_regex(pattern, casefold=casefold).fullmatch
+        return m(value) is not None
+    return glob
+
+
+def _chain(inner, fn):
+    def transformed(view, _inner=inner, _fn=fn):
+        v = _inner(view)
+        return None if v is None else _fn(v)
+    return transformed
+
+
+def _transformed_type(tr: Transformer, ftype: FieldType, is_list: bool, ref: ast.FieldRef):
+    """The (type, is_list) a transformer yields; libsinsp's transform_type rules."""
+    family = literals.type_family(ftype)
+    if tr is Transformer.LEN:
+        if is_list or family in ("string", "bytes"):
+            return FieldType.UINT64, False
+    elif tr is Transformer.B64:
+        if not is_list and family in ("string", "bytes"):
+            return ftype, False
+    elif not is_list and family == "string":
+        return ftype, False
+    raise FilterCompileError(
+        f"transformer {tr.value}() cannot apply to {'list ' if is_list else ''}field "
+        f"{ref.display!r} of type {ftype.value}", position=ref.position)
+
+
+def _list_texts(value, op: Operator, name: str, ref: ast.FieldRef) -> list[str]:
+    match value:
+        case ast.ListValue(items):
+            return [i.text if isinstance(i, ast.Literal) else i.name for i in items]
+        case ast.ListRef(n):  # an unresolved list name: libsinsp takes it as one value
+            return [n]
+        case ast.Literal(text):
+            return [text]
+    raise FilterCompileError(f"operator {op.value!r} on {name!r} needs a list",
+                             position=ref.position)
+
+
+def _convert_item(text: str, ftype: FieldType, lhs: _Operand):
+    try:
+        return literals.convert(text, ftype, lhs.ref.display)
+    except FilterCompileError as exc:
+        raise FilterCompileError(exc.message, position=lhs.ref.position) from None
+
+
+def compile_condition(node, *, lookup=None):
+    """The matcher of ``node``: ``matcher(view) -> bool`` (see the module doc)."""
+    if lookup is None:
+        from falcolib.fields import lookup
+    gen = _Codegen(lookup)
+    body = gen.expr(node)
+    source = f"def _matcher(view):\n    return {body}\n"
+    namespace = dict(gen.names)
+    namespace["__builtins__"] = {"set": set, "all": all}
+    exec(compile(source, "<filter>", "exec"), namespace)  # noqa: S102 - our own generated code
+    matcher = namespace["_matcher"]
+    matcher.source = source
+    matcher.condition = node
+    matcher.fields = frozenset(gen.fields)
+    matcher.evttypes = condition_evttypes(node)
+    return matcher

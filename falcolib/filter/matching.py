@@ -1,0 +1,187 @@
+"""Matching helpers the generated code calls: glob, path prefixes, networks, transformers.
+
+- ``glob_matcher``: C ``fnmatch`` with flags 0 (what libsinsp calls):
+  ``*`` and ``?`` also match ``/``, ``[...]``/``[!...]`` with POSIX classes,
+  backslash escapes the next character; ``iglob`` adds FNM_CASEFOLD.
+- ``pmatch_matcher``: libsinsp's path_prefix_search: a value matches if some
+  listed path's components (split on ``/``, empty ones dropped) are a prefix
+  of the value's components; a component may be a glob (libs HEAD).
+- ``net_matcher``: address text inside any of the given networks.
+- ``TRANSFORMS``: tolower/toupper (ASCII, as C's tolower per byte), b64
+  (decode; no value if invalid), basename (after the last ``/``), len
+  (bytes of a string, items of a list).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import ipaddress
+import re
+from typing import Callable
+
+from falcolib.filter.operators import Transformer
+
+_CLASSES = {
+    "alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9", "upper": "A-Z", "lower": "a-z",
+    "space": r" \t\n\r\f\v", "blank": r" \t", "xdigit": "0-9A-Fa-f",
+    "punct": re.escape("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"), "cntrl": r"\x00-\x1f\x7f",
+    "print": r"\x20-\x7e", "graph": r"\x21-\x7e",
+}
+
+
+def glob_regex(pattern: str, *, casefold: bool = False) -> re.Pattern:
+    """``pattern`` (fnmatch syntax) as a compiled regex to ``fullmatch``."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        i += 1
+        if c == "*":
+            if not out or out[-1] != ".*":
+                out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "\\" and i < n:
+            out.append(re.escape(pattern[i]))
+            i += 1
+        elif c == "[":
+            bracket, i = _bracket(pattern, i)
+            out.append(bracket)
+        else:
+            out.append(re.escape(c))
+    return re.compile("".join(out), re.S | (re.I if casefold else 0))
+
+
+def _bracket(pattern: str, i: int) -> tuple[str, int]:
+    """Translate a ``[...]`` whose ``[`` ends just before ``i``; a lone ``[`` is literal."""
+    n = len(pattern)
+    j = i
+    negate = j < n and pattern[j] in "!^"
+    if negate:
+        j += 1
+    parts: list[str] = []
+    first = True
+    while j < n:
+        c = pattern[j]
+        if c == "]" and not first:
+            body = "".join(parts)
+            return ("[^" if negate else "[") + body + "]", j + 1
+        first = False
+        if c == "[" and pattern.startswith("[:", j):
+            end = pattern.find(":]", j + 2)
+            if end > 0 and pattern[j + 2:end] in _CLASSES:
+                parts.append(_CLASSES[pattern[j + 2:end]])
+                j = end + 2
+                continue
+        if c == "\\" and j + 1 < n:
+            j += 1
+            c = pattern[j]
+        if c == "-" and parts and j + 1 < n and pattern[j + 1] != "]":
+            parts.append("-")
+        else:
+            parts.append(re.escape(c))
+        j += 1
+    return re.escape("["), i  # no closing bracket: a literal '['
+
+
+def glob_matcher(pattern: str, *, casefold: bool = False) -> Callable[[str], bool]:
+    match = glob_regex(pattern, casefold=casefold).fullmatch
+    return lambda value: match(value) is not None
+
+
+def _components(path: str) -> tuple[str, ...]:
+    return tuple(c for c in path.split("/") if c)
+
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def pmatch_matcher(paths) -> Callable[[str], bool]:
+    """Whether a path lies under one of ``paths``."""
+    exact: set[tuple[str, ...]] = set()
+    globbed: list[tuple] = []
+    lengths: set[int] = set()
+    for p in paths:
+        comps = _components(p)
+        if not comps:
+            return lambda value: True  # "/" is a prefix of every path
+        if any(_GLOB_CHARS.search(c) for c in comps):
+            globbed.append(tuple(glob_regex(c).fullmatch for c in comps))
+        else:
+            exact.add(comps)
+            lengths.add(len(comps))
+    sizes = sorted(lengths)
+
+    def pmatch(value: str) -> bool:
+        comps = _components(value)
+        for k in sizes:
+            if k > len(comps):
+                break
+            if comps[:k] in exact:
+                return True
+        for pat in globbed:
+            if len(pat) <= len(comps) and all(m(c) is not None for m, c in zip(pat, comps)):
+                return True
+        return False
+    return pmatch
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_address(text: str):
+    """An ``ipaddress`` address from a field's text (``1.2.3.4``, ``::1`` or ``a/len``)."""
+    try:
+        return ipaddress.ip_address(text.split("/", 1)[0])
+    except ValueError:
+        return None
+
+
+def net_matcher(nets) -> Callable[[str], bool]:
+    nets = tuple(nets)
+
+    def in_nets(value) -> bool:
+        addr = parse_address(value)
+        return addr is not None and any(addr.version == n.version and addr in n for n in nets)
+    return in_nets
+
+
+# ---- transformers: each maps a value (never None) to a value or None ----
+
+_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+_UPPER = {c + 32: c for c in range(ord("A"), ord("Z") + 1)}
+
+
+def _tolower(v):
+    return v.translate(_LOWER) if not v.isascii() else v.lower()
+
+
+def _toupper(v):
+    return v.translate(_UPPER) if not v.isascii() else v.upper()
+
+
+def _b64(v):
+    raw = v if isinstance(v, bytes) else v.encode("utf-8", "surrogateescape")
+    try:
+        out = base64.b64decode(raw + b"=" * (-len(raw) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return out if isinstance(v, bytes) else out.decode("utf-8", "surrogateescape")
+
+
+def _basename(v):
+    return v.rpartition("/")[2]
+
+
+def _len(v):
+    if isinstance(v, str):
+        return len(v) if v.isascii() else len(v.encode("utf-8", "surrogateescape"))
+    return len(v)
+
+
+TRANSFORMS: dict[Transformer, Callable] = {
+    Transformer.TOLOWER: _tolower,
+    Transformer.TOUPPER: _toupper,
+    Transformer.B64: _b64,
+    Transformer.BASENAME: _basename,
+    Transformer.LEN: _len,
+}
