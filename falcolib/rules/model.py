@@ -20,22 +20,42 @@ from falcolib.errors import Position
 DEFAULT_SOURCE = "syscall"
 
 
-class Priority(enum.IntEnum):
-    """Falco's priorities; a lower value is more severe (EMERGENCY = 0)."""
+class Priority(enum.Enum):
+    """Falco's priorities, valued by the spelling Falco prints ("Warning", ...).
 
-    EMERGENCY = 0
-    ALERT = 1
-    CRITICAL = 2
-    ERROR = 3
-    WARNING = 4
-    NOTICE = 5
-    INFORMATIONAL = 6
-    DEBUG = 7
+    ``severity`` orders them: 0 for EMERGENCY (most severe) to 7 for DEBUG;
+    ``a < b`` means ``a`` is more severe than ``b``.
+    """
+
+    EMERGENCY = "Emergency"
+    ALERT = "Alert"
+    CRITICAL = "Critical"
+    ERROR = "Error"
+    WARNING = "Warning"
+    NOTICE = "Notice"
+    INFORMATIONAL = "Informational"
+    DEBUG = "Debug"
 
     @property
     def label(self) -> str:
         """The spelling Falco prints ("Informational", "Warning", ...)."""
-        return self.name.capitalize()
+        return self.value
+
+    @property
+    def severity(self) -> int:
+        return _SEVERITY[self]
+
+    def __lt__(self, other: "Priority") -> bool:
+        return self.severity < other.severity
+
+    def __le__(self, other: "Priority") -> bool:
+        return self.severity <= other.severity
+
+    def __gt__(self, other: "Priority") -> bool:
+        return self.severity > other.severity
+
+    def __ge__(self, other: "Priority") -> bool:
+        return self.severity >= other.severity
 
     @classmethod
     def parse(cls, value: "Priority | str") -> "Priority":
@@ -52,6 +72,9 @@ class Priority(enum.IntEnum):
                 pass
         names = ", ".join(p.label for p in cls)
         raise ValueError(f"invalid priority {value!r} (expected one of {names}, any case)")
+
+
+_SEVERITY = {p: i for i, p in enumerate(Priority)}
 
 
 def _text_or_source(value: Any) -> str:
