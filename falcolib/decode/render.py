@@ -237,13 +237,21 @@ def _r_fdlist(evt, i, p, fmt, data, ctx):
     if not _has_thread(ctx, evt.tid) or len(data) < 2:
         return "", ""
     n = min(data[0] | data[1] << 8, (len(data) - 2) // 10)
-    typechar = getattr(ctx, "fd_typechar", None)
+    typechar = getattr(ctx, "fd_typechar", None) or _typechar_from_label(ctx)
     parts = []
     for j in range(n):
         fd, flags = struct.unpack_from("<qh", data, 2 + 10 * j)
-        tch = (typechar(evt.tid, fd) if typechar is not None else None) or "?"
+        tch = typechar(evt.tid, fd) or "?"
         parts.append("%d:%s%x" % (fd & _U64, tch, flags & 0xFFFFFFFF))
     return " ".join(parts), ""
+
+
+def _typechar_from_label(ctx):
+    """fd type letter from ctx.fd_label ("<f>/etc/passwd" -> "f")."""
+    def typechar(tid: int, fd: int) -> str | None:
+        label = ctx.fd_label(tid, fd)
+        return label[1] if label and len(label) > 1 and label[0] == "<" else None
+    return typechar
 
 
 def _r_syscallid(evt, i, p, fmt, data, ctx):
@@ -286,9 +294,19 @@ def _r_uid(evt, i, p, fmt, data, ctx, _kind="user_name"):
     v = int.from_bytes(data[:4], "little")
     if v == 0xFFFFFFFF:
         return "-1", "<NONE>"
-    fn = getattr(ctx, _kind, None) if ctx is not None else None
-    name = fn(v) if fn is not None else None
+    name = _account_name(ctx, _kind, v)
     return number(v, "PT_UINT32", "PF_DEC"), sanitized(name.encode()) if name else "<NA>"
+
+
+def _account_name(ctx, kind: str, v: int) -> str | None:
+    if ctx is None:
+        return None
+    fn = getattr(ctx, kind, None)
+    if fn is not None:
+        return fn(v)
+    fn = getattr(ctx, "user" if kind == "user_name" else "group", None)  # State.user(uid) records
+    rec = fn(v) if fn is not None else None
+    return getattr(rec, "name", None) if rec is not None else None
 
 
 def _r_gid(evt, i, p, fmt, data, ctx):

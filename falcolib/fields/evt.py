@@ -1,0 +1,625 @@
+"""evt.* fields: sysdig 0.29's sinsp_filter_check_gen_event and _event classes.
+
+Extractors read ``view.evt`` (a ``falcolib.decode.Event``), ``view.thread``
+(latency pairing), ``view.fd`` and ``view.state`` (the render context for
+fd/thread suffixes, and the capture's first timestamp). Times print in
+local time as sysdig does (tests run with TZ=UTC for both).
+"""
+from __future__ import annotations
+
+import math
+import time
+
+from falcolib.decode.flags import errno_name
+from falcolib.decode.render import (
+    longest_param_name, rawarg_value, render_arg, render_args, render_rawarg, dots, cstr,
+)
+from falcolib.decode.table import (
+    EVENT_CATEGORIES as EC, EVENT_FLAGS as EF, EVENTS, SYSDIG_EVENT_MAX, SYSDIG_EVENTS,
+    category_name, types_named,
+)
+from falcolib.errors import FilterCompileError
+from falcolib.fields.catalogue import ArgKind, FieldClass, FieldType as T
+
+evt = FieldClass("evt", "Event fields: the event's type, time, arguments and return value.")
+_NS = 1_000_000_000
+
+
+def _info(e):
+    t = e.type
+    return SYSDIG_EVENTS[t] if t < SYSDIG_EVENT_MAX else EVENTS[t]
+
+
+# --- numbering and time -------------------------------------------------
+@evt.field("evt.num", T.UINT64, "event number.")
+def evt_num(view):
+    return view.evt.num
+
+
+def ts_text(ts: int, date: bool = False, ns: bool = True) -> str:
+    """sinsp_utils::ts_to_string: local time HH:MM:SS[.nnnnnnnnn], optionally dated."""
+    sec, nsec = divmod(ts, _NS)
+    tm = time.localtime(sec)
+    out = f"{tm.tm_year:04d}-{tm.tm_mon:02d}-{tm.tm_mday:02d} " if date else ""
+    out += f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d}"
+    return out + f".{nsec:09d}" if ns else out
+
+
+@evt.field("evt.time", T.CHARBUF, "event timestamp as a time string that includes the nanosecond part.")
+def evt_time(view):
+    return ts_text(view.evt.ts)
+
+
+@evt.field("evt.time.s", T.CHARBUF, "event timestamp as a time string with no nanoseconds.")
+def evt_time_s(view):
+    return ts_text(view.evt.ts, ns=False)
+
+
+@evt.field("evt.time.iso8601", T.CHARBUF, "event timestamp in ISO 8601 format, including "
+           "nanoseconds and time zone offset (in UTC).")
+def evt_time_iso8601(view):
+    sec, nsec = divmod(view.evt.ts, _NS)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{nsec:09d}+0000"
+
+
+@evt.field("evt.datetime", T.CHARBUF, "event timestamp as a time string that includes the date.")
+def evt_datetime(view):
+    return ts_text(view.evt.ts, date=True)
+
+
+@evt.field("evt.datetime.s", T.CHARBUF, "event timestamp as a datetime string with no nanoseconds.")
+def evt_datetime_s(view):
+    return ts_text(view.evt.ts, date=True, ns=False)
+
+
+@evt.field("evt.rawtime", T.ABSTIME, "absolute event timestamp, i.e. nanoseconds from epoch.")
+def evt_rawtime(view):
+    return view.evt.ts
+
+
+@evt.field("evt.rawtime.s", T.ABSTIME, "integer part of the event timestamp (e.g. seconds since epoch).")
+def evt_rawtime_s(view):
+    return view.evt.ts // _NS
+
+
+def _pad9(v) -> str:
+    return f"{v:09d}"
+
+
+@evt.field("evt.rawtime.ns", T.ABSTIME, "fractional part of the absolute event timestamp.",
+           render=_pad9)
+def evt_rawtime_ns(view):
+    return view.evt.ts % _NS
+
+
+def _first_ts(view):
+    return getattr(view.state, "first_ts", None) if view.state is not None else None
+
+
+@evt.field("evt.reltime", T.RELTIME, "number of nanoseconds from the beginning of the capture.",
+           render=_pad9, needs={"event", "state"})
+def evt_reltime(view):
+    first = _first_ts(view)
+    return None if first is None else view.evt.ts - first
+
+
+@evt.field("evt.reltime.s", T.RELTIME, "number of seconds from the beginning of the capture.",
+           needs={"event", "state"})
+def evt_reltime_s(view):
+    first = _first_ts(view)
+    return None if first is None else (view.evt.ts - first) // _NS
+
+
+@evt.field("evt.reltime.ns", T.RELTIME, "fractional part (in ns) of the time from the beginning "
+           "of the capture.", render=_pad9, needs={"event", "state"})
+def evt_reltime_ns(view):
+    first = _first_ts(view)
+    return None if first is None else (view.evt.ts - first) % _NS
+
+
+def _latency(view):
+    t = view.thread
+    if t is None or _info(view.evt).category & EC["EC_INTERNAL"]:
+        return None
+    return getattr(t, "latency", 0)
+
+
+@evt.field("evt.latency", T.RELTIME, "delta between an exit event and the correspondent enter "
+           "event, in nanoseconds.", needs={"event", "thread"})
+def evt_latency(view):
+    lat = _latency(view)
+    return 0 if lat is None and view.thread is None else lat
+
+
+@evt.field("evt.latency.s", T.RELTIME, "integer part of the event latency delta.",
+           needs={"event", "thread"})
+def evt_latency_s(view):
+    lat = _latency(view)
+    return None if lat is None else lat // _NS
+
+
+@evt.field("evt.latency.ns", T.RELTIME, "fractional part of the event latency delta.",
+           render=_pad9, needs={"event", "thread"})
+def evt_latency_ns(view):
+    lat = _latency(view)
+    return None if lat is None else lat % _NS
+
+
+@evt.field("evt.latency.quantized", T.UINT64, "10-base log of the delta between an exit event "
+           "and the correspondent enter event.", needs={"event", "thread"})
+def evt_latency_quantized(view):
+    lat = _latency(view)
+    if not lat:
+        return None
+    return int(min(math.log10(lat), 11) * 40 / 11) + 1  # g_screen_w = 40 in sysdig
+
+
+def human_time(ns: int) -> str:
+    """sysdig's tostring_nice for a RELTIME: 1.23s, 10.30ms, 4.5us, 12ns."""
+    if ns == 0:
+        return "0"
+    if ns >= _NS:
+        return "%.2fs" % (ns / _NS)
+    if ns >= 1_000_000:
+        return "%.2fms" % (ns / 1_000_000)
+    if ns >= 1000:
+        return "%.2fus" % (ns / 1000)
+    return "%dns" % ns
+
+
+@evt.field("evt.latency.human", T.CHARBUF, "delta between an exit event and the correspondent "
+           "enter event, as a human readable string (e.g. 10.3ms).", needs={"event", "thread"})
+def evt_latency_human(view):
+    lat = _latency(view)
+    return None if lat is None else human_time(lat)
+
+
+class _Delta:
+    """evt.deltatime keeps the previous extracted timestamp (per process, as
+    sysdig keeps it per field instance)."""
+
+    prev = 0
+
+
+def _delta(view) -> int:
+    ts = view.evt.ts
+    prev = _Delta.prev
+    _Delta.prev = ts
+    return 0 if prev == 0 else ts - prev
+
+
+@evt.field("evt.deltatime", T.RELTIME, "delta between this event and the previous event, in nanoseconds.")
+def evt_deltatime(view):
+    return _delta(view)
+
+
+@evt.field("evt.deltatime.s", T.RELTIME, "integer part of the delta between this event and the previous event.")
+def evt_deltatime_s(view):
+    return _delta(view) // _NS
+
+
+@evt.field("evt.deltatime.ns", T.RELTIME, "fractional part of the delta between this event and "
+           "the previous event.", render=_pad9)
+def evt_deltatime_ns(view):
+    return _delta(view) % _NS
+
+
+@evt.field("evt.outputtime", T.CHARBUF, "this depends on -t param, default is %evt.time ('h').")
+def evt_outputtime(view):
+    return ts_text(view.evt.ts)
+
+
+# --- type, direction, category --------------------------------------------
+@evt.field("evt.dir", T.CHARBUF, "event direction can be either '>' for enter events or '<' for exit events.")
+def evt_dir(view):
+    return ">" if view.evt.type % 2 == 0 else "<"
+
+
+@evt.field("evt.type", T.CHARBUF, "The name of the event (e.g. 'open').")
+def evt_type(view):
+    return view.evt.name
+
+
+def _type_is(view, name):
+    codes = types_named(name) if not str(name).isdigit() else frozenset({int(name)})
+    if not codes:
+        raise FilterCompileError(f"evt.type.is: unknown event type {name!r}")
+    return 1 if view.evt.type in codes else 0
+
+
+@evt.field("evt.type.is", T.UINT32, "returns 1 for events of the given type (evt.type.is.open), 0 otherwise.",
+           arg=ArgKind.NAME_SUFFIX)
+def evt_type_is(view, name):
+    return _type_is(view, name)
+
+
+@evt.field("syscall.type", T.CHARBUF, "For system call events, the name of the system call "
+           "(e.g. 'open'). Unset for other events.", aliases=("evt.syscall.type",))
+def syscall_type(view):
+    e = view.evt
+    info = _info(e)
+    if e.type in (152, 153) or info.flags & (EF["EF_SKIPPARSERESET"]) \
+            or info.flags & EC["EC_INTERNAL"]:  # sysdig tests the flags word with EC_INTERNAL
+        return None
+    return e.name
+
+
+@evt.field("evt.category", T.CHARBUF, "The event category ('file', 'net', 'memory', ...).",
+           needs={"event", "fd"})
+def evt_category(view):
+    e = view.evt
+    cat = _info(e).category
+    if e.type in (0, 1):
+        from falcolib.decode.table import SYSCALL_NAMES  # noqa: F401  (generic: category of the syscall)
+    base = cat & 0xFF
+    if base in (EC["EC_IO_READ"], EC["EC_IO_WRITE"], EC["EC_IO_OTHER"]):
+        fd = view.fd
+        kind = getattr(fd, "typechar", None) if fd is not None else None
+        kind = kind() if callable(kind) else kind
+        if kind == "f" or kind == "d":
+            return "file"
+        if kind in ("4", "6", "u"):
+            return "net"
+        if kind in ("p", "e", "s", "t", "i", "r", "l", "b", "m", "o"):
+            return "ipc" if kind == "p" else "unknown"
+        return "unknown"
+    return category_name(cat)
+
+
+@evt.field("evt.cpu", T.INT16, "number of the CPU where this event happened.")
+def evt_cpu(view):
+    return view.evt.cpu
+
+
+# --- arguments -----------------------------------------------------------
+@evt.field("evt.args", T.CHARBUF, "all the event arguments, aggregated into a single string.",
+           needs={"event", "state"})
+def evt_args(view):
+    return render_args(view.evt, view.state)
+
+
+def _arg(view, key):
+    if isinstance(key, str) and key.lstrip("-").isdigit():
+        key = int(key)
+    if isinstance(key, int):
+        return render_arg(view.evt, key, view.state)
+    name = longest_param_name(key)
+    if name is None:
+        raise FilterCompileError(f"unknown event argument {key!r}")
+    return render_arg(view.evt, name, view.state)
+
+
+@evt.field("evt.arg", T.CHARBUF, "one of the event arguments specified by name or by number "
+           "(e.g. 'evt.arg.fd' or 'evt.arg[0]'), converted to text like in evt.args.",
+           arg=ArgKind.NAME_SUFFIX, needs={"event", "state"})
+def evt_arg(view, key):
+    return _arg(view, key)
+
+
+@evt.field("evt.rawarg", T.CHARBUF, "one of the event arguments specified by name, as a raw "
+           "value (e.g. 'evt.rawarg.fd').", arg=ArgKind.NAME_SUFFIX,
+           render=lambda v: rawarg_text(v))
+def evt_rawarg(view, name):
+    real = longest_param_name(name)
+    if real is None:
+        raise FilterCompileError(f"unknown event argument {name!r}")
+    return rawarg_value(view.evt, real)
+
+
+@evt.field("evt.info", T.CHARBUF, "for most events, this field returns the same value as evt.args.",
+           needs={"event", "state"})
+def evt_info(view):
+    return render_args(view.evt, view.state)
+
+
+def _data_index(e):
+    return e.index("data")
+
+
+@evt.field("evt.buffer", T.BYTEBUF, "the binary data buffer for events that have one, like read(), recvfrom(), etc.",
+           render=lambda b: dots(b))
+def evt_buffer(view):
+    e = view.evt
+    i = _data_index(e)
+    return None if i is None else e.param_bytes(i)
+
+
+def _buflen(view):
+    e = view.evt
+    info = _info(e)
+    if view.fd is None or not info.category & 32:  # EC_IO_BASE
+        return None
+    i = e.index("res")
+    res = e.value(i) if i is not None else None
+    if res is None or res < 0 or e.type % 2 == 0:
+        return None
+    return res
+
+
+@evt.field("evt.buflen", T.UINT64, "the length of the binary data buffer for events that have one.",
+           needs={"event", "fd"})
+def evt_buflen(view):
+    return _buflen(view)
+
+
+def _res(e):
+    i = e.index("res")
+    if i is None and e.type % 2 == 1 and _info(e).flags & EF["EF_CREATES_FD"]:
+        i = e.index("fd")
+    return None if i is None else e.value(i)
+
+
+@evt.field("evt.res", T.CHARBUF, "event return value, as a string: 'SUCCESS' or an error code string (e.g. 'ENOENT').")
+def evt_res(view):
+    r = _res(view.evt)
+    if r is None:
+        return None
+    if r >= 0:
+        return "SUCCESS"
+    return errno_name(r) or str(r)
+
+
+@evt.field("evt.rawres", T.INT64, "event return value, as a number (e.g. -2).")
+def evt_rawres(view):
+    r = _res(view.evt)
+    if r is None:
+        return None
+    return r - (1 << 64) if r >= 1 << 63 else r
+
+
+def _bool(v) -> str:
+    return "true" if v else "false"
+
+
+@evt.field("evt.failed", T.BOOL, "'true' for events that returned an error status.", render=_bool)
+def evt_failed(view):
+    r = _res(view.evt)
+    return r is not None and r - (1 << 64 if r >= 1 << 63 else 0) < 0
+
+
+def _flagtest(view, mask) -> bool:
+    return bool(_info(view.evt).flags & mask)
+
+
+@evt.field("evt.is_io", T.BOOL, "'true' for events that read or write to FDs.", render=_bool)
+def evt_is_io(view):
+    return _flagtest(view, EF["EF_READS_FROM_FD"] | EF["EF_WRITES_TO_FD"])
+
+
+@evt.field("evt.is_io_read", T.BOOL, "'true' for events that read from FDs.", render=_bool)
+def evt_is_io_read(view):
+    return _flagtest(view, EF["EF_READS_FROM_FD"])
+
+
+@evt.field("evt.is_io_write", T.BOOL, "'true' for events that write to FDs.", render=_bool)
+def evt_is_io_write(view):
+    return _flagtest(view, EF["EF_WRITES_TO_FD"])
+
+
+@evt.field("evt.io_dir", T.CHARBUF, "'write' or 'read' for I/O events.")
+def evt_io_dir(view):
+    f = _info(view.evt).flags
+    if f & EF["EF_WRITES_TO_FD"]:
+        return "write"
+    if f & EF["EF_READS_FROM_FD"]:
+        return "read"
+    return None
+
+
+@evt.field("evt.is_wait", T.BOOL, "'true' for events that make the thread wait.", render=_bool)
+def evt_is_wait(view):
+    return _flagtest(view, EF["EF_WAITS"])
+
+
+@evt.field("evt.wait_latency", T.RELTIME, "for events that make the thread wait, the time spent waiting.",
+           needs={"event", "thread"})
+def evt_wait_latency(view):
+    if not _flagtest(view, EF["EF_WAITS"]) or view.evt.type % 2 == 0:
+        return None
+    return getattr(view.thread, "latency", 0) if view.thread is not None else 0
+
+
+@evt.field("evt.is_syslog", T.BOOL, "'true' for events that are writes to /dev/log.",
+           render=_bool, needs={"event", "fd"})
+def evt_is_syslog(view):
+    return _flagtest(view, EF["EF_WRITES_TO_FD"]) and view.fd is not None \
+        and "/dev/log" in (view.fd.name or "")
+
+
+# --- counters (chisel helpers) -------------------------------------------
+@evt.field("evt.count", T.UINT32, "always 1: counts events.")
+def evt_count(view):
+    return 1
+
+
+def _error_count(view):
+    return 1 if evt_failed(view) else None
+
+
+@evt.field("evt.count.error", T.UINT32, "1 for events that returned with an error.")
+def evt_count_error(view):
+    return _error_count(view)
+
+
+_FILE_OPENS = types_named("open") | types_named("creat") | types_named("openat") | types_named("openat2")
+_NET_OPENS = types_named("accept") | types_named("accept4") | types_named("connect")
+
+
+def _fdkind(view):
+    fd = view.fd
+    if fd is None:
+        return None
+    k = getattr(fd, "typechar", None)
+    return k() if callable(k) else k
+
+
+@evt.field("evt.count.error.file", T.UINT32, "1 for failed file events.", needs={"event", "fd"})
+def evt_count_error_file(view):
+    k = _fdkind(view)
+    if k is not None:
+        return _error_count(view) if k in ("f", "d") else None
+    return _error_count(view) if view.evt.type in _FILE_OPENS and view.evt.type % 2 else None
+
+
+@evt.field("evt.count.error.net", T.UINT32, "1 for failed network events.", needs={"event", "fd"})
+def evt_count_error_net(view):
+    k = _fdkind(view)
+    if k is not None:
+        return _error_count(view) if k in ("4", "6", "u") else None
+    return _error_count(view) if view.evt.type in _NET_OPENS and view.evt.type % 2 else None
+
+
+@evt.field("evt.count.error.memory", T.UINT32, "1 for failed memory events.")
+def evt_count_error_memory(view):
+    return _error_count(view) if _info(view.evt).category & 0xFF == EC["EC_MEMORY"] else None
+
+
+@evt.field("evt.count.error.other", T.UINT32, "1 for failed events that are not file, net or memory.",
+           needs={"event", "fd"})
+def evt_count_error_other(view):
+    k = _fdkind(view)
+    if k is not None:
+        return None if k in ("f", "d", "4", "6", "u") else _error_count(view)
+    e = view.evt
+    if (e.type % 2 and e.type in (_FILE_OPENS | _NET_OPENS)) or \
+            _info(e).category & 0xFF == EC["EC_MEMORY"]:
+        return None
+    return _error_count(view)
+
+
+@evt.field("evt.count.exit", T.UINT32, "1 for exit events.")
+def evt_count_exit(view):
+    return 1 if view.evt.type % 2 else None
+
+
+# --- paths and open modes ---------------------------------------------------
+_ABSPATH_ARGS = {  # event name: (dirfd, path) parameter names per evt.abspath variant
+    "renameat": {1: ("olddirfd", "oldpath"), 2: ("newdirfd", "newpath")},
+    "renameat2": {1: ("olddirfd", "oldpath"), 2: ("newdirfd", "newpath")},
+    "symlinkat": {0: ("linkdirfd", "linkpath"), 2: ("linkdirfd", "linkpath")},
+    "linkat": {1: ("olddir", "oldpath"), 2: ("newdir", "newpath")},
+    "unlinkat": {0: ("dirfd", "name")},
+    "mkdirat": {0: ("dirfd", "path")},
+    "openat": {0: ("dirfd", "name")},
+    "openat2": {0: ("dirfd", "name")},
+    "fchmodat": {0: ("dirfd", "filename")},
+    "fchownat": {0: ("dirfd", "pathname")},
+}
+
+
+def _abspath(view, which: int):
+    e = view.evt
+    if view.thread is None or e.type % 2 == 0:
+        return None
+    spec = _ABSPATH_ARGS.get(e.name, {}).get(which)
+    if spec is None:
+        return None
+    dirfd, path = e.value(spec[0]), e.value(spec[1])
+    if path is None:
+        return None
+    resolve = getattr(view.state, "resolve_path", None)
+    if resolve is None:
+        return path if path.startswith("/") else None
+    return resolve(e.tid, None if dirfd == -100 else dirfd,
+                   path.encode("utf-8", "surrogateescape"))
+
+
+@evt.field("evt.abspath", T.CHARBUF, "Absolute path calculated from dirfd and name during "
+           "syscalls like renameat and symlinkat.", needs={"event", "thread", "state"})
+def evt_abspath(view):
+    return _abspath(view, 0)
+
+
+@evt.field("evt.abspath.src", T.CHARBUF, "Source of the absolute path (renameat, linkat...).",
+           needs={"event", "thread", "state"})
+def evt_abspath_src(view):
+    return _abspath(view, 1)
+
+
+@evt.field("evt.abspath.dst", T.CHARBUF, "Destination of the absolute path (renameat, linkat...).",
+           needs={"event", "thread", "state"})
+def evt_abspath_dst(view):
+    return _abspath(view, 2)
+
+
+_OPEN_FLAG_BITS = {"O_RDONLY": 1, "O_WRONLY": 2, "O_CREAT": 4}
+_OPENS = _FILE_OPENS
+
+
+def _open_flags(view):
+    e = view.evt
+    if e.type not in _OPENS or e.type % 2 == 0:
+        return None
+    f = e.value("flags")
+    return f
+
+
+@evt.field("evt.is_open_read", T.BOOL, "'true' for open/openat/openat2 events where the path "
+           "was opened for reading.", render=_bool)
+def evt_is_open_read(view):
+    f = _open_flags(view)
+    return f is not None and bool(f & 1)
+
+
+@evt.field("evt.is_open_write", T.BOOL, "'true' for open/openat/openat2 events where the path "
+           "was opened for writing.", render=_bool)
+def evt_is_open_write(view):
+    f = _open_flags(view)
+    return f is not None and bool(f & 2)
+
+
+@evt.field("evt.is_open_exec", T.BOOL, "'true' for open/openat/openat2/creat events where a file "
+           "is created with execute permissions.", render=_bool)
+def evt_is_open_exec(view):
+    e = view.evt
+    f = _open_flags(view)
+    if f is None:
+        return False
+    mode = e.value("mode") or 0
+    creates = bool(f & 4) or e.name == "creat"
+    return creates and bool(mode & 0o111)
+
+
+@evt.field("evt.is_open_create", T.BOOL, "'true' for open/openat/openat2 events where a file is "
+           "created (O_CREAT).", render=_bool)
+def evt_is_open_create(view):
+    f = _open_flags(view)
+    return f is not None and bool(f & 4)
+
+
+@evt.field("evt.hostname", T.CHARBUF, "The hostname of the underlying host (from the capture's "
+           "machine info, or this machine).", needs={"event", "state"})
+def evt_hostname(view):
+    h = getattr(view.state, "hostname", None) if view.state is not None else None
+    if h:
+        return h
+    import socket
+    return socket.gethostname()
+
+
+@evt.field("evt.pluginname", T.CHARBUF, "if the event comes from a plugin, the name of the plugin "
+           "that generated it (no plugins are loaded: always <NA>).")
+def evt_pluginname(view):
+    return None
+
+
+@evt.field("evt.plugininfo", T.CHARBUF, "if the event comes from a plugin, a summary of the event "
+           "as formatted by the plugin (no plugins are loaded: always <NA>).")
+def evt_plugininfo(view):
+    return None
+
+
+@evt.field("evt.around", T.UINT64, "Accepts the event if it's around the specified time interval "
+           "(filter only; evt.around[T]=D in ms).", arg=ArgKind.KEY, filter_only=True)
+def evt_around(view, ts):
+    return view.evt.ts
+
+
+def rawarg_text(value) -> str:
+    """%evt.rawarg.X text: numbers in decimal, strings and buffers up to their first NUL."""
+    if isinstance(value, (bytes, bytearray)):
+        return cstr(bytes(value)).decode("utf-8", "surrogateescape")
+    return str(value)
+
+
+__all__ = ["evt", "ts_text", "human_time", "rawarg_text", "render_rawarg"]
