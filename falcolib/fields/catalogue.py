@@ -103,6 +103,9 @@ class Field:
     # what a view needs for this field: "event", "thread", "fd", "user", "container"
     needs: frozenset[str] = frozenset({"event"})
     field_class: str = ""
+    # an OPT_INDEX/OPT_KEY field that, used without its argument, yields every
+    # value (proc.aname: all ancestors' names, matched any-of as sysdig does)
+    list_without_arg: bool = False
 
     def bind(self, arg: str | int | None = None) -> Callable[[Any], Any]:
         """A one-argument extractor with the argument applied (done once, at compile time)."""
@@ -136,11 +139,11 @@ class FieldClass:
     def field(self, name: str, ftype: FieldType, desc: str, *, arg: ArgKind = ArgKind.NONE,
               is_list: bool = False, filter_only: bool = False, render=None,
               needs: frozenset[str] | set[str] = frozenset({"event"}),
-              aliases: tuple[str, ...] = ()):
+              aliases: tuple[str, ...] = (), list_without_arg: bool = False):
         def deco(fn: Extractor) -> Extractor:
             for n in (name, *aliases):
                 f = Field(n, ftype, desc, fn, arg, is_list, filter_only, render,
-                          frozenset(needs), self.name)
+                          frozenset(needs), self.name, list_without_arg)
                 if n in FIELDS:
                     raise ValueError(f"field {n!r} declared twice")
                 FIELDS[n] = f

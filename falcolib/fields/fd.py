@@ -1,0 +1,392 @@
+"""fd.* fields: the file descriptor an event uses or creates (files, sockets, pipes...).
+
+As in sysdig 0.29, fd fields answer only on events that use, create or
+destroy an fd; the fd is the one the parsers attached to the event, else
+the thread's last-event fd looked up in its table. An event whose fd was
+never seen opened has fd.num but no fd.name (except for the calls that
+name it themselves: open*, connect, accept, creat).
+"""
+from __future__ import annotations
+
+from falcolib.fields.catalogue import ArgKind, FieldClass, FieldType as T
+from falcolib.fields.proc import render_bool
+from falcolib.state import fdinfo as F
+from falcolib.state.paths import concatenate
+from falcolib.state.sockaddr import sockaddr_text, socktuple_text
+
+fd = FieldClass("fd", "Every syscall that has a file descriptor in its arguments has these fields set with information related to the file.")
+_FD = frozenset({"event", "thread", "fd"})
+
+_OPEN_X = frozenset({"PPME_SYSCALL_OPEN_X", "PPME_SYSCALL_CREAT_X"})
+_ACCEPT_X = frozenset({"PPME_SOCKET_ACCEPT_X", "PPME_SOCKET_ACCEPT_5_X", "PPME_SOCKET_ACCEPT4_X",
+                       "PPME_SOCKET_ACCEPT4_5_X", "PPME_SOCKET_ACCEPT4_6_X"})
+_OPENAT_X = frozenset({"PPME_SYSCALL_OPENAT_X", "PPME_SYSCALL_OPENAT_2_X", "PPME_SYSCALL_OPENAT2_X"})
+_OPEN_E = frozenset({"PPME_SYSCALL_OPEN_E", "PPME_SYSCALL_OPENAT_E", "PPME_SYSCALL_OPENAT_2_E",
+                     "PPME_SYSCALL_OPENAT2_E", "PPME_SYSCALL_CREAT_E"})
+_TYPECHAR_BY_ENTER = {
+    "PPME_SYSCALL_OPEN_E": "f", "PPME_SYSCALL_OPENAT_E": "f", "PPME_SYSCALL_OPENAT_2_E": "f",
+    "PPME_SYSCALL_OPENAT2_E": "f", "PPME_SYSCALL_CREAT_E": "f",
+    "PPME_SOCKET_SOCKET_E": "4", "PPME_SOCKET_ACCEPT_E": "4", "PPME_SOCKET_ACCEPT_5_E": "4",
+    "PPME_SOCKET_ACCEPT4_E": "4", "PPME_SOCKET_ACCEPT4_5_E": "4",
+    "PPME_SYSCALL_PIPE_E": "p", "PPME_SYSCALL_EVENTFD_E": "e", "PPME_SYSCALL_SIGNALFD_E": "s",
+    "PPME_SYSCALL_TIMERFD_CREATE_E": "t", "PPME_SYSCALL_INOTIFY_INIT_E": "i",
+}
+
+
+def _enum(view) -> str:
+    from falcolib.decode.table import EVENTS
+    return EVENTS[view.evt.type].enum
+
+
+def get_fd(view):
+    """(ok, FdInfo | None): ok is False when the event has nothing to do with fds."""
+    t = view.thread
+    if t is None or not view.state.fd_event[view.evt.type]:
+        return False, None
+    fi = view.fd
+    if fi is None and t.lastevent_fd != -1:
+        fi = t.fds.get(t.lastevent_fd)
+    return True, fi
+
+
+def name_from_creator(view) -> str | None:
+    """fd.name of an event whose fd is not in the table (sysdig's extract_fdname_from_creator)."""
+    evt = view.evt
+    if evt.type % 2 == 0:
+        return None
+    kind = _enum(view)
+    if kind in _OPEN_X or kind in _ACCEPT_X or kind == "PPME_SOCKET_CONNECT_X":
+        data = evt.param_bytes(1)
+        info = evt.info.params[1].type if evt.info.nparams > 1 else ""
+        if info == "PT_SOCKTUPLE":
+            return socktuple_text(data)
+        if info == "PT_SOCKADDR":
+            return sockaddr_text(data)
+        return (data or b"").split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    if kind in _OPENAT_X:
+        from falcolib.state.proc_parsers import dirfd_path
+        t = view.thread
+        if kind == "PPME_SYSCALL_OPENAT_X":
+            enter = view.state.enter_event(t, evt) if t is not None else None
+            if enter is None:
+                return None
+            name, dirfd = enter.param_bytes(1) or b"", enter.value(0)
+        else:
+            name, dirfd = evt.param_bytes(2) or b"", evt.value(1)
+        name = name.split(b"\0", 1)[0]
+        return concatenate(dirfd_path(view.state, t, name, dirfd), name)
+    return ""
+
+
+def _field(name, ftype, desc, **kw):
+    kw.setdefault("needs", _FD)
+    if ftype is T.BOOL:
+        kw.setdefault("render", render_bool)
+    return fd.field(name, ftype, desc, **kw)
+
+
+@_field("fd.num", T.INT64, "the unique number identifying the file descriptor.")
+def fd_num(view):
+    ok, _ = get_fd(view)
+    return view.thread.lastevent_fd if ok else None
+
+
+@_field("fd.type", T.CHARBUF, "type of FD. Can be 'file', 'directory', 'ipv4', 'ipv6', 'unix', 'pipe', 'event', 'signalfd', 'eventpoll', 'inotify' or 'signalfd'.")
+def fd_type(view):
+    ok, fi = get_fd(view)
+    return fi.typestring if fi is not None else None
+
+
+@_field("fd.typechar", T.CHARBUF, "type of FD as a single character: 'f' file, 4 IPv4 socket, 6 IPv6 socket, 'u' unix socket, p pipe, 'e' eventfd, 's' signalfd, 'l' eventpoll, 'i' inotify, 'o' unknown.")
+def fd_typechar(view):
+    ok, fi = get_fd(view)
+    if not ok:
+        return None
+    if fi is not None:
+        return fi.typechar
+    from falcolib.decode.table import EVENTS
+    enter = EVENTS[view.evt.type & ~1].enum
+    return _TYPECHAR_BY_ENTER.get(enter, "o")
+
+
+def _name(view, fi):
+    if fi is None:
+        return name_from_creator(view)
+    if _enum(view) == "PPME_SOCKET_CONNECT_X" and (view.evt.value(0) or 0) < 0:
+        return name_from_creator(view)
+    return fi.name
+
+
+@_field("fd.name", T.CHARBUF, "FD full name. If the fd is a file, this field contains the full path. If the FD is a socket, this field contain the connection tuple.")
+def fd_name(view):
+    ok, fi = get_fd(view)
+    return _name(view, fi) if ok else None
+
+
+@_field("fd.nameraw", T.CHARBUF, "FD name as passed by the process (the path before it is made absolute); the same as fd.name when unknown.")
+def fd_nameraw(view):
+    ok, fi = get_fd(view)
+    if not ok:
+        return None
+    if fi is not None and fi.nameraw:
+        return fi.nameraw
+    return _name(view, fi)
+
+
+def _dirname(name: str) -> str:
+    pos = name.rfind("/")
+    if pos > 0:
+        return name[:pos] if pos < len(name) - 1 else name
+    return "/"
+
+
+@_field("fd.directory", T.CHARBUF, "If the fd is a file, the directory that contains it.")
+def fd_directory(view):
+    ok, fi = get_fd(view)
+    if not ok:
+        return None
+    if fi is None:
+        name = name_from_creator(view)
+        return None if name is None else _dirname(name)
+    if not (fi.is_file or fi.type == F.FD_DIRECTORY):
+        return None
+    return _dirname(fi.name) if fi.is_file else fi.name
+
+
+@_field("fd.filename", T.CHARBUF, "If the fd is a file, the filename without the path.")
+def fd_filename(view):
+    ok, fi = get_fd(view)
+    if not ok:
+        return None
+    if fi is None:
+        if _enum(view).replace("_X", "_E") not in _OPEN_E and _enum(view) not in _OPEN_E:
+            return None
+        name = name_from_creator(view)
+        if name is None:
+            return None
+        pos = name.rfind("/")
+        return name[pos + 1:] if 0 <= pos < len(name) - 1 else name
+    if not fi.is_file:
+        return None
+    pos = fi.name.rfind("/")
+    if pos < 0:
+        return "/"
+    return fi.name[pos + 1:] if pos < len(fi.name) - 1 else fi.name
+
+
+def _is_local(view, ip: str) -> bool:
+    for iface in view.state.interfaces:
+        if iface.addr == ip:
+            return True
+    return False
+
+
+def _sock(view):
+    ok, fi = get_fd(view)
+    return fi if ok else None
+
+
+@_field("fd.cip", T.IPADDR, "client IP address.")
+def fd_cip(view):
+    fi = _sock(view)
+    if fi is None or fi.role_none or fi.type not in F.IP_SOCK:
+        return None
+    return fi.sip
+
+
+@_field("fd.sip", T.IPADDR, "server IP address.")
+def fd_sip(view):
+    fi = _sock(view)
+    if fi is None or fi.role_none or fi.type not in F.SOCKET_TYPES:
+        return None
+    return fi.dip if fi.type in F.IP_SOCK else fi.sip
+
+
+def _local_remote(view, local: bool, want_port: bool):
+    fi = _sock(view)
+    if fi is None or fi.type not in F.IP_SOCK or fi.role_none:
+        return None
+    src_is_local = _is_local(view, fi.sip)
+    use_src = src_is_local == local
+    if want_port:
+        return fi.sport if use_src else fi.dport
+    return fi.sip if use_src else fi.dip
+
+
+_field("fd.lip", T.IPADDR, "local IP address.")(lambda view: _local_remote(view, True, False))
+_field("fd.rip", T.IPADDR, "remote IP address.")(lambda view: _local_remote(view, False, False))
+_field("fd.lport", T.PORT, "for TCP/UDP FDs, the local port.")(lambda view: _local_remote(view, True, True))
+_field("fd.rport", T.PORT, "for TCP/UDP FDs, the remote port.")(lambda view: _local_remote(view, False, True))
+_field("fd.lnet", T.IPNET, "matches the local IP network of the fd.", filter_only=True)(
+    lambda view: _local_remote(view, True, False))
+_field("fd.rnet", T.IPNET, "matches the remote IP network of the fd.", filter_only=True)(
+    lambda view: _local_remote(view, False, False))
+_field("fd.cnet", T.IPNET, "matches the client IP network of the fd.", filter_only=True)(fd_cip)
+_field("fd.snet", T.IPNET, "matches the server IP network of the fd.", filter_only=True)(fd_sip)
+
+
+@_field("fd.ip", T.IPADDR, "matches the ip address (client or server) of the fd.", filter_only=True, is_list=True)
+def fd_ip(view):
+    vals = tuple(v for v in (fd_cip(view), fd_sip(view)) if v is not None)
+    return vals or None
+
+
+@_field("fd.net", T.IPNET, "matches the IP network (client or server) of the fd.", filter_only=True, is_list=True)
+def fd_net(view):
+    return fd_ip(view)
+
+
+@_field("fd.cport", T.PORT, "for TCP/UDP FDs, the client port.")
+def fd_cport(view):
+    fi = _sock(view)
+    if fi is None or fi.role_none or fi.type not in F.IP_SOCK:
+        return None
+    return fi.sport
+
+
+@_field("fd.sport", T.PORT, "for TCP/UDP FDs, server port.")
+def fd_sport(view):
+    fi = _sock(view)
+    if fi is None or fi.type not in F.SOCKET_TYPES:
+        return None
+    if fi.type in F.IP_SOCK:
+        return None if fi.role_none else fi.dport
+    return fi.sport
+
+
+@_field("fd.port", T.PORT, "matches the port (either client or server) of the fd.", filter_only=True, is_list=True)
+def fd_port(view):
+    vals = tuple(v for v in (fd_cport(view), fd_sport(view)) if v is not None)
+    return vals or None
+
+
+def _proto_of(port_fn):
+    def _get(view):
+        p = port_fn(view)
+        return None if p is None else str(p)
+    return _get
+
+
+_field("fd.cproto", T.CHARBUF, "for TCP/UDP FDs, the client protocol.")(_proto_of(fd_cport))
+_field("fd.sproto", T.CHARBUF, "for TCP/UDP FDs, server protocol.")(_proto_of(fd_sport))
+_field("fd.lproto", T.CHARBUF, "for TCP/UDP FDs, the local protocol.")(
+    _proto_of(lambda v: _local_remote(v, True, True)))
+_field("fd.rproto", T.CHARBUF, "for TCP/UDP FDs, the remote protocol.")(
+    _proto_of(lambda v: _local_remote(v, False, True)))
+_field("fd.proto", T.CHARBUF, "matches the protocol (either client or server) of the fd.", filter_only=True, is_list=True)(
+    lambda view: tuple(str(p) for p in (fd_port(view) or ())) or None)
+
+
+@_field("fd.l4proto", T.CHARBUF, "the IP protocol of a socket. Can be 'tcp', 'udp', 'icmp' or 'raw'.")
+def fd_l4proto(view):
+    fi = _sock(view)
+    if fi is None:
+        return None
+    return F.L4_NAMES.get(fi.l4(), "<NA>")
+
+
+@_field("fd.sockfamily", T.CHARBUF, "the socket family for socket events. Can be 'ip' or 'unix'.")
+def fd_sockfamily(view):
+    fi = _sock(view)
+    if fi is None:
+        return None
+    if fi.type in F.SOCKET_TYPES:
+        return "ip"
+    return "unix" if fi.type == F.FD_UNIX_SOCK else None
+
+
+@_field("fd.is_server", T.BOOL, "'true' if the process owning this FD is the server endpoint in the connection.")
+def fd_is_server(view):
+    fi = _sock(view)
+    if fi is None:
+        return None
+    if fi.type in F.SERVSOCK:
+        return True
+    if fi.type in F.IP_SOCK:
+        return _is_local(view, fi.dip)
+    return False
+
+
+@_field("fd.uid", T.CHARBUF, "a unique identifier for the FD, created by chaining the FD number and the thread ID.")
+def fd_uid(view):
+    ok, _ = get_fd(view)
+    if not ok or _enum(view).startswith("PPME_CONTAINER_JSON"):
+        return None
+    return f"{view.thread.tid}{view.thread.lastevent_fd}"
+
+
+@_field("fd.containername", T.CHARBUF, "chaining of the container ID and the FD name.")
+def fd_containername(view):
+    name = fd_name(view)
+    return None if name is None else f"{view.thread.container_id}:{name}"
+
+
+@_field("fd.containerdirectory", T.CHARBUF, "chaining of the container ID and the directory name.")
+def fd_containerdirectory(view):
+    d = fd_directory(view)
+    return None if d is None else f"{view.thread.container_id}:{d}"
+
+
+@_field("fd.connected", T.BOOL, "for TCP/UDP FDs, 'true' if the socket is connected.")
+def fd_connected(view):
+    fi = _sock(view)
+    return None if fi is None else fi.connected
+
+
+@_field("fd.name_changed", T.BOOL, "True when an event changes the name of an fd used by this event (e.g. a udp socket whose tuple changes).")
+def fd_name_changed(view):
+    fi = _sock(view)
+    return None if fi is None else fi.name != fi.oldname
+
+
+def _no_dns(view):
+    return None
+
+
+for _n in ("fd.cip.name", "fd.sip.name", "fd.lip.name", "fd.rip.name"):
+    _field(_n, T.CHARBUF, "Domain name associated with the IP address (needs DNS tracking: not available from captures).")(_no_dns)
+
+
+@_field("fd.dev", T.INT32, "device number (major/minor) containing the referenced file")
+def fd_dev(view):
+    fi = _sock(view)
+    return None if fi is None else fi.dev
+
+
+@_field("fd.dev.major", T.INT32, "major device number containing the referenced file")
+def fd_dev_major(view):
+    fi = _sock(view)
+    return None if fi is None else (fi.dev & 0xFFF00) >> 8
+
+
+@_field("fd.dev.minor", T.INT32, "minor device number containing the referenced file")
+def fd_dev_minor(view):
+    fi = _sock(view)
+    return None if fi is None else (fi.dev & 0xFF) | ((fi.dev >> 12) & 0xFFF00)
+
+
+@_field("fd.ino", T.INT64, "inode number of the referenced file")
+def fd_ino(view):
+    fi = _sock(view)
+    return None if fi is None else fi.ino
+
+
+@_field("fd.types", T.CHARBUF, "the types of the fds of the event (poll/select fd lists and the event's fd); fd.types[N] the N-th.", arg=ArgKind.OPT_INDEX, is_list=True)
+def fd_types(view, n=None):
+    ok, fi = get_fd(view)
+    t = view.thread
+    types = []
+    if fi is not None:
+        types.append(fi.typestring)
+    else:
+        evt = view.evt
+        params = evt.info.params
+        for i, p in enumerate(params):
+            if p.type == "PT_FDLIST" and t is not None:
+                for fdn, _flags in evt.value(i) or ():
+                    other = t.fds.get(fdn)
+                    if other is not None:
+                        types.append(other.typestring)
+    if n is None:
+        return tuple(types) or None
+    return (types[n],) if 0 <= n < len(types) else None

@@ -1,0 +1,407 @@
+"""The state engine: threads, fds, users, groups and containers, kept as sysdig 0.29 does.
+
+``State.process(evt)`` applies one decoded event to the tables (what
+libsinsp's ``sinsp_parser::process_event`` does, enter/exit pairing
+included) and returns the ``EventView`` the field extractors read.
+
+Per event: pending removals from the previous event are applied (sysdig
+removes a closed fd or an exited thread only when the next event arrives,
+so the close/procexit event itself still sees them); the thread is looked
+up (a placeholder is made for an unknown tid, as sysdig does); enter events
+record which fd they use and, for the types whose exit needs it, are kept
+until the exit; then the type's handler (if any) runs. Types that no
+handler wants cost a dict lookup and the view.
+"""
+from __future__ import annotations
+
+from falcolib.backend.model import StateSnapshot
+from falcolib.decode.table import EVENT_FLAGS, EVENTS
+from falcolib.state import fdinfo as F
+from falcolib.state.containers import ContainerInfo, ContainerTable
+from falcolib.state.fdinfo import FdInfo
+from falcolib.state.paths import concatenate
+from falcolib.state.sockaddr import ip4, ip6, is_v4mapped
+from falcolib.state.threadinfo import (
+    CL_ACTIVE, CL_CLONE_FILES, CL_CLONE_THREAD, CL_IS_MAIN_THREAD, NO_UID, ThreadInfo,
+    parse_cgroups, split_env, split_nul,
+)
+from falcolib.state.users import (
+    groups_from_records, host_groups, host_users, users_from_records,
+)
+from falcolib.state.view import EventView
+
+MAX_THREADS = 131072          # sysdig's m_thread_table_absolute_max_size
+MAX_FDS_PER_PROCESS = 65536   # an fd table never grows beyond this many entries
+
+_EF_USES_FD = EVENT_FLAGS.get("EF_USES_FD", 0)
+_EF_CREATES_FD = EVENT_FLAGS.get("EF_CREATES_FD", 0)
+_EF_DESTROYS_FD = EVENT_FLAGS.get("EF_DESTROYS_FD", 0)
+_EF_SKIPPARSERESET = EVENT_FLAGS.get("EF_SKIPPARSERESET", 0)
+_EF_OLD_VERSION = EVENT_FLAGS.get("EF_OLD_VERSION", 0)
+
+# per-type "kind" codes driving the common pre-parse step (sysdig's reset())
+_K_SKIP = 0       # EF_SKIPPARSERESET: no thread, no pairing
+_K_ENTER = 1
+_K_EXIT = 2
+_K_CLONE_X = 3    # clone exits: never create a placeholder thread
+_K_CONTAINER = 4  # container JSON: no thread
+
+
+def _build_tables():
+    from falcolib.state import fd_parsers, proc_parsers
+    handlers = {}
+    handlers.update(proc_parsers.HANDLERS)
+    handlers.update(fd_parsers.HANDLERS)
+    stored = proc_parsers.STORE_ENTER | fd_parsers.STORE_ENTER
+    n = len(EVENTS)
+    kind = [0] * n
+    uses_fd = [False] * n
+    fd_event = [False] * n
+    store = [False] * n
+    hand = [None] * n
+    for code, info in enumerate(EVENTS):
+        fl = info.flags
+        if fl & _EF_SKIPPARSERESET:
+            kind[code] = _K_SKIP
+        elif info.enum in ("PPME_CONTAINER_JSON_E", "PPME_CONTAINER_JSON_2_E"):
+            kind[code] = _K_CONTAINER
+        elif info.enum in proc_parsers.CLONE_EXITS:
+            kind[code] = _K_CLONE_X
+        else:
+            kind[code] = _K_ENTER if info.dir == ">" else _K_EXIT
+        uses_fd[code] = bool(fl & _EF_USES_FD)
+        fd_event[code] = bool(fl & (_EF_USES_FD | _EF_CREATES_FD | _EF_DESTROYS_FD))
+        store[code] = info.enum in stored
+        hand[code] = handlers.get(info.enum)
+    return kind, uses_fd, fd_event, store, hand
+
+
+_TABLES = None
+
+
+class State:
+    """Threads, fds, users, groups and containers; see the module docstring."""
+
+    def __init__(self, snapshot: StateSnapshot | None = None, *,
+                 max_threads: int = MAX_THREADS, max_fds: int = MAX_FDS_PER_PROCESS,
+                 max_containers: int = 4096, host_tables: bool | None = None):
+        global _TABLES
+        if _TABLES is None:
+            _TABLES = _build_tables()
+        self._kind, self._uses_fd, self.fd_event, self._store, self._handlers = _TABLES
+        self.max_threads = max_threads
+        self.max_fds = max_fds
+        self.threads: dict[int, ThreadInfo] = {}
+        self.containers = ContainerTable(max_containers)
+        self.users = {}
+        self.groups = {}
+        self.interfaces = ()
+        self.machine = None
+        self._tid_to_remove = -1
+        self._fds_to_remove: list[int] = []
+        self._fd_remove_tid = -1
+        self.dropped_threads = 0
+        self.events = 0
+        self.last_ts = 0
+        snap = snapshot if snapshot is not None else StateSnapshot()
+        self._load(snap, host_tables if host_tables is not None else snapshot is None)
+
+    # ------------------------------------------------------------------ setup
+    def _load(self, snap: StateSnapshot, host: bool) -> None:
+        self.users = users_from_records(snap.users)
+        self.groups = groups_from_records(snap.groups)
+        if host and not self.users:
+            self.users = host_users()
+        if host and not self.groups:
+            self.groups = host_groups()
+        self.interfaces = snap.interfaces
+        self.machine = snap.machine
+        for rec in snap.containers:
+            self.containers.add(ContainerInfo.from_record(rec))
+        for rec in snap.processes:
+            if len(self.threads) >= self.max_threads:
+                self.dropped_threads += 1
+                continue
+            self.threads[rec.tid] = self._thread_from_record(rec)
+        # threads share their main thread's fd table; count each process' threads
+        for t in self.threads.values():
+            if not t.is_main:
+                main = self.threads.get(t.pid)
+                if main is not None:
+                    main.nchilds += 1
+                    if t.flags & CL_CLONE_FILES:
+                        t.fds = main.fds
+
+    def _thread_from_record(self, rec) -> ThreadInfo:
+        t = ThreadInfo(rec.tid, rec.pid, rec.ptid, rec.comm, rec.exe, rec.exepath,
+                       split_nul(rec.args), (), "", rec.root or "/")
+        t.sid = rec.sid
+        t.vpgid = rec.vpgid
+        t.exe_writable = rec.exe_writable
+        t.exe_upper_layer = rec.exe_upper_layer
+        t.exe_from_memfd = rec.exe_from_memfd
+        t.flags = rec.flags | CL_ACTIVE
+        if rec.tid != rec.pid and not (rec.flags & CL_CLONE_THREAD) and rec.flags == 0:
+            t.flags |= CL_CLONE_THREAD | CL_CLONE_FILES
+        if t.is_main:
+            t.env = split_env(rec.env)
+            t.cwd = _with_slash(concatenate("", rec.cwd))
+        t.fdlimit = rec.fdlimit
+        t.uid = rec.uid
+        t.gid = rec.gid
+        t.vmsize_kb, t.vmrss_kb, t.vmswap_kb = rec.vmsize_kb, rec.vmrss_kb, rec.vmswap_kb
+        t.pfmajor, t.pfminor = rec.pfmajor, rec.pfminor
+        t.vtid, t.vpid = rec.vtid, rec.vpid
+        t.clone_ts = rec.clone_ts
+        t.tty = rec.tty
+        t.loginuid = rec.loginuid
+        t.cap_inheritable, t.cap_permitted, t.cap_effective = \
+            rec.cap_inheritable, rec.cap_permitted, rec.cap_effective
+        t.exe_ino, t.exe_ino_ctime, t.exe_ino_mtime = \
+            rec.exe_ino, rec.exe_ino_ctime, rec.exe_ino_mtime
+        t.pidns_init_start_ts = rec.pidns_init_start_ts
+        t.cgroups = parse_cgroups(rec.cgroups)
+        t.container_id = self.containers.resolve(t.cgroups)
+        for fr in rec.fds:
+            fi = fd_from_record(fr)
+            if fi is not None and len(t.fds) < self.max_fds:
+                t.fds[fr.fd] = fi
+        return t
+
+    # -------------------------------------------------------------- lookups
+    def get_thread(self, tid: int, create: bool = True) -> ThreadInfo | None:
+        """The thread ``tid``; with ``create``, a "<NA>" placeholder if unknown (as sysdig)."""
+        t = self.threads.get(tid)
+        if t is None and create and len(self.threads) < self.max_threads:
+            t = ThreadInfo(tid, tid)
+            t.nchilds = sum(1 for o in self.threads.values() if o.pid == tid)
+            self.threads[tid] = t
+        return t
+
+    def main_thread(self, t: ThreadInfo) -> ThreadInfo | None:
+        if t.tid == t.pid or t.flags & CL_IS_MAIN_THREAD:
+            return t
+        return self.get_thread(t.pid)
+
+    def parent(self, t: ThreadInfo) -> ThreadInfo | None:
+        return self.threads.get(t.ptid)
+
+    def cwd(self, t: ThreadInfo) -> str:
+        m = self.main_thread(t)
+        return m.cwd if m is not None else "./"
+
+    def set_cwd(self, t: ThreadInfo, path) -> None:
+        m = self.main_thread(t)
+        if m is not None:
+            m.cwd = _with_slash(concatenate(m.cwd, path))
+
+    def env(self, t: ThreadInfo) -> tuple[str, ...]:
+        if t.is_main:
+            return t.env
+        m = self.main_thread(t)
+        return m.env if m is not None else t.env
+
+    def ancestors(self, t: ThreadInfo):
+        """Parents of ``t`` from the nearest, stopping at a loop (sysdig's traverse_parent_state)."""
+        seen = {id(t)}
+        p = self.threads.get(t.ptid)
+        while p is not None and p.tid != -1 and id(p) not in seen:
+            yield p
+            seen.add(id(p))
+            if p.tid == p.ptid:
+                return
+            p = self.threads.get(p.ptid)
+
+    def add_fd(self, t: ThreadInfo, fd: int, fi: FdInfo) -> FdInfo:
+        """Put ``fi`` (a fresh object) in ``t``'s process fd table as ``fd``."""
+        table = t.fds
+        if len(table) >= self.max_fds and fd not in table:
+            t.lastevent_fd = fd
+            return fi
+        table[fd] = fi
+        t.lastevent_fd = fd
+        return fi
+
+    def remove_fd_later(self, t: ThreadInfo, fd: int) -> None:
+        if self._fd_remove_tid != t.tid and self._fds_to_remove:
+            self._flush_fds()
+        self._fd_remove_tid = t.tid
+        self._fds_to_remove.append(fd)
+
+    def remove_thread_later(self, tid: int) -> None:
+        self._tid_to_remove = tid
+
+    def user(self, uid: int):
+        return self.users.get(uid)
+
+    def group(self, gid: int):
+        return self.groups.get(gid)
+
+    def container(self, t: ThreadInfo | None):
+        if t is None or not t.container_id:
+            return None
+        return self.containers.get(t.container_id)
+
+    # ------------------------------------------------------ decode.render ctx
+    def fd_label(self, tid: int, fd: int) -> str | None:
+        """``<f>/etc/passwd`` as sysdig prints after an fd number, or None if unknown."""
+        t = self.threads.get(tid)
+        if t is None:
+            return None
+        fi = t.fds.get(fd)
+        if fi is None:
+            return None
+        return f"<{fi.typechar}>{fi.name}"
+
+    def thread_comm(self, tid: int) -> str | None:
+        t = self.threads.get(tid)
+        return t.comm if t is not None else None
+
+    def stats(self) -> dict:
+        return {"threads": len(self.threads), "containers": len(self.containers),
+                "users": len(self.users), "groups": len(self.groups),
+                "fds": sum(len(t.fds) for t in self.threads.values() if t.is_main),
+                "dropped_threads": self.dropped_threads, "events": self.events}
+
+    # ------------------------------------------------------------ the hot path
+    def _flush_fds(self) -> None:
+        t = self.threads.get(self._fd_remove_tid)
+        if t is not None:
+            table = t.fds
+            for fd in self._fds_to_remove:
+                table.pop(fd, None)
+        self._fds_to_remove.clear()
+
+    def _remove_thread(self, tid: int) -> None:
+        self._tid_to_remove = -1
+        t = self.threads.get(tid)
+        if t is None or t.nchilds:
+            return
+        if t.flags & CL_CLONE_THREAD and t.tid != t.pid:
+            main = self.threads.get(t.pid)
+            if main is not None and main.nchilds > 0:
+                main.nchilds -= 1
+        del self.threads[tid]
+
+    def process(self, evt) -> EventView:
+        """Apply ``evt`` to the state and return its view."""
+        if self._fds_to_remove:
+            self._flush_fds()
+        if self._tid_to_remove != -1:
+            self._remove_thread(self._tid_to_remove)
+        self.events += 1
+        etype = evt.type
+        ts = evt.ts
+        self.last_ts = ts
+        kind = self._kind[etype]
+        fd = None
+        if kind == _K_ENTER:
+            t = self.threads.get(evt.tid)
+            if t is None:
+                t = self.get_thread(evt.tid)
+                if t is None:
+                    return EventView(evt, None, None, self)
+            t.flags |= CL_ACTIVE
+            t.lastevent_type = etype
+            t.latency = 0
+            t.last_enter_ts = ts
+            if self._uses_fd[etype]:
+                fdnum = evt.value(0)
+                t.lastevent_fd = fdnum
+                fd = t.fds.get(fdnum)
+                if fd is not None:
+                    fd.oldname = fd.name
+            else:
+                t.lastevent_fd = -1
+            if self._store[etype]:
+                t.lastevent = _keep(evt)
+                t.lastevent_valid = True
+        elif kind == _K_EXIT or kind == _K_CLONE_X:
+            t = self.threads.get(evt.tid)
+            if t is None and kind == _K_EXIT:
+                t = self.get_thread(evt.tid)
+            if t is not None:
+                if kind == _K_EXIT:
+                    t.flags |= CL_ACTIVE
+                if t.last_enter_ts:
+                    t.latency = ts - t.last_enter_ts
+                if etype == t.lastevent_type + 1:
+                    if self._uses_fd[etype]:
+                        fd = t.fds.get(t.lastevent_fd)
+                        if fd is not None:
+                            fd.oldname = fd.name
+                else:
+                    t.lastevent_valid = False
+        elif kind == _K_CONTAINER:
+            t = None
+        else:
+            t = self.threads.get(evt.tid) if EVENTS[etype].enum == "PPME_PROCINFO_E" else None
+        view = EventView(evt, t, fd, self)
+        handler = self._handlers[etype]
+        if handler is not None:
+            handler(self, evt, view)
+        if t is not None and kind == _K_EXIT:
+            # the enter event is consumed by its exit (sysdig's event_cleanup)
+            t.lastevent = None
+        return view
+
+    # ---------------------------------------------------------- enter pairing
+    @staticmethod
+    def enter_event(t: ThreadInfo | None, evt):
+        """The stored enter event matching exit ``evt`` (sysdig's retrieve_enter_event)."""
+        if t is None or not t.lastevent_valid:
+            return None
+        enter = t.lastevent
+        if enter is None or enter.type != evt.type - 1:
+            t.lastevent_valid = False
+            return None
+        return enter
+
+
+def _with_slash(path: str) -> str:
+    return path if path.endswith("/") else path + "/"
+
+
+def _keep(evt):
+    """A copy of ``evt`` that owns its bytes (the capture chunk may be large)."""
+    raw = evt.raw
+    if len(raw.buf) == raw.size and raw.off == 0:
+        return evt
+    data = bytes(raw.buf[raw.off:raw.off + raw.size])
+    return type(evt)(raw._replace(buf=data, off=0))
+
+
+def fd_from_record(fr) -> FdInfo | None:
+    """An FdInfo from a capture fd-list entry (sysdig's add_fd_from_scap)."""
+    fi = FdInfo(fr.type, "", 0, F.FLAGS_FROM_PROC, fr.ino)
+    ftype = fr.type
+    if ftype == F.FD_IPV4_SOCK or ftype == F.FD_IPV6_SOCK:
+        fi.sip, fi.sport, fi.dip, fi.dport = fr.sip or "", fr.sport or 0, fr.dip or "", fr.dport or 0
+        fi.l4proto = fr.l4proto
+        if ftype == F.FD_IPV6_SOCK and fi.sip.startswith("::ffff:") and fi.dip.startswith("::ffff:") \
+                and "." in fi.sip and "." in fi.dip:
+            fi.type = F.FD_IPV4_SOCK
+            fi.sip, fi.dip = fi.sip[7:], fi.dip[7:]
+        if fr.l4proto == F.L4_TCP:
+            fi.flags |= F.FLAGS_SOCKET_CONNECTED
+        fi.name = f"{fi.sip}:{fi.sport}->{fi.dip}:{fi.dport}"
+    elif ftype == F.FD_IPV4_SERVSOCK or ftype == F.FD_IPV6_SERVSOCK:
+        fi.sip, fi.sport, fi.l4proto = fr.sip or "", fr.sport or 0, fr.l4proto
+        fi.name = f"{fi.sip}:{fi.sport}"
+    elif ftype == F.FD_UNIX_SOCK:
+        fi.usrc, fi.udst = fr.source, fr.dest
+        fi.name = fr.name
+        fi.flags |= F.FLAGS_ROLE_CLIENT if not fr.name else F.FLAGS_ROLE_SERVER
+    elif ftype == F.FD_FILE_V2:
+        fi.openflags = fr.flags
+        fi.name = fr.name
+        fi.dev = fr.dev
+        fi.mount_id = fr.mount_id
+    elif ftype == F.FD_UNKNOWN:
+        return None
+    else:
+        fi.name = fr.name
+    return fi
+
+
+__all__ = ["State", "ThreadInfo", "FdInfo", "NO_UID", "ip4", "ip6", "is_v4mapped"]
