@@ -54,11 +54,12 @@ _SYMBOL = {Operator.EQ: "==", Operator.NE: "!=", Operator.LT: "<", Operator.LE: 
 class _Operand:
     """A resolved field: its extractor (transformers applied), type and list-ness."""
 
-    __slots__ = ("ref", "field", "extract", "type", "is_list")
+    __slots__ = ("ref", "field", "extract", "type", "is_list", "any_of")
 
-    def __init__(self, ref: ast.FieldRef, field: Field, extract, ftype: FieldType, is_list: bool):
+    def __init__(self, ref: ast.FieldRef, field: Field, extract, ftype: FieldType,
+                 is_list: bool, any_of: bool):
         self.ref, self.field, self.extract = ref, field, extract
-        self.type, self.is_list = ftype, is_list
+        self.type, self.is_list, self.any_of = ftype, is_list, any_of
 
     @property
     def family(self) -> str:
@@ -119,10 +120,18 @@ class _Codegen:
                                      hint=exc.hint) from None
         self.fields.add(ref.name)
         ftype, is_list = field.type, field.is_list
+        arg_type = getattr(field, "arg_type", None)  # a field whose type depends on its argument
+        if arg_type is not None:
+            ftype = arg_type(ref.arg if ref.arg is not None else ref.name[len(field.name) + 1:])
+        # several values matched any-of (proc.aname without [n]: any ancestor), as sysdig does
+        any_of = bool(getattr(field, "list_without_arg", False)) and ref.arg is None
         for tr in ref.transformers:
             ftype, is_list = _transformed_type(tr, ftype, is_list, ref)
-            extract = _chain(extract, matching.TRANSFORMS[tr])
-        return _Operand(ref, field, extract, ftype, is_list)
+            multi = any_of or (is_list and tr is not Transformer.LEN)
+            extract = _chain(extract, matching.TRANSFORMS[tr], multi)
+            if tr is Transformer.LEN:
+                any_of = False
+        return _Operand(ref, field, extract, ftype, is_list, any_of)
 
     def call(self, operand: _Operand) -> str:
         return f"{self.const(operand.extract, '_x')}(view)"
@@ -157,63 +166,66 @@ class _Codegen:
             raise FilterCompileError(exc.message, position=lhs.ref.position) from None
 
     def compare_const(self, lhs: _Operand, op: Operator, const) -> str:
-        x = self.call(lhs)
-        v = self.tmp()
-        family = lhs.family
-        if family == "net":  # fd.net = 10.0.0.0/8: the value inside the network
+        if lhs.family == "net":  # fd.net = 10.0.0.0/8: the value inside the network
             fn = self.const(matching.net_matcher([const]), "_f")
-            test = f"{fn}({v})"
-            return f"(({v} := {x}) is not None and {'not ' if op is Operator.NE else ''}{test})"
-        if op is Operator.EQ:
-            return f"({x} == {self.const(const)})"
-        if op in _SYMBOL:
-            return f"(({v} := {x}) is not None and {v} {_SYMBOL[op]} {self.const(const)})"
+            return self.wrap(lhs, lambda v: f"{'not ' if op is Operator.NE else ''}{fn}({v})")
+        if op is Operator.EQ and not lhs.any_of:
+            return f"({self.call(lhs)} == {self.const(const)})"
         k = self.const(const)
+        if op in _SYMBOL:
+            return self.wrap(lhs, lambda v: f"{v} {_SYMBOL[op]} {k}")
         if op in (Operator.CONTAINS, Operator.BCONTAINS):
-            return f"(({v} := {x}) is not None and {k} in {v})"
+            return self.wrap(lhs, lambda v: f"{k} in {v}")
         if op is Operator.ICONTAINS:
-            k = self.const(matching.TRANSFORMS[Transformer.TOLOWER](const))
-            return f"(({v} := {x}) is not None and {k} in {v}.lower())"
+            low = self.const(matching.TRANSFORMS[Transformer.TOLOWER](const))
+            return self.wrap(lhs, lambda v: f"{low} in {v}.lower()")
         if op in (Operator.STARTSWITH, Operator.BSTARTSWITH):
-            return f"(({v} := {x}) is not None and {v}.startswith({k}))"
+            return self.wrap(lhs, lambda v: f"{v}.startswith({k})")
         if op is Operator.ENDSWITH:
-            return f"(({v} := {x}) is not None and {v}.endswith({k}))"
+            return self.wrap(lhs, lambda v: f"{v}.endswith({k})")
         if op in (Operator.GLOB, Operator.IGLOB):
-            m = matching.glob_regex(const, casefold=op is Operator.IGLOB).fullmatch
-            return f"(({v} := {x}) is not None and {self.const(m, '_m')}({v}) is not None)"
+            m = self.const(matching.glob_regex(const, casefold=op is Operator.IGLOB).fullmatch, "_m")
+            return self.wrap(lhs, lambda v: f"{m}({v}) is not None")
         if op is Operator.REGEX:
             try:
-                m = re.compile(const, re.S).fullmatch
+                rx = re.compile(const, re.S).fullmatch
             except re.error as exc:
                 raise FilterCompileError(
                     f"field {lhs.ref.display!r}: invalid regex {const!r} ({exc})",
                     position=lhs.ref.position) from None
-            return f"(({v} := {x}) is not None and {self.const(m, '_m')}({v}) is not None)"
+            m = self.const(rx, "_m")
+            return self.wrap(lhs, lambda v: f"{m}({v}) is not None")
         raise FilterCompileError(f"operator {op.value!r} needs a list",  # pragma: no cover
                                  position=lhs.ref.position)
 
-    def compare_list(self, lhs: _Operand, op: Operator, texts: list[str]) -> str:
-        x = self.call(lhs)
+    def wrap(self, lhs: _Operand, test: Callable[[str], str]) -> str:
+        """``test`` on the field's value, false when there is none; any-of for multi-valued."""
         v = self.tmp()
+        if lhs.any_of:
+            return f"(({v} := {self.call(lhs)}) is not None and any({test('_i')} for _i in {v}))"
+        return f"(({v} := {self.call(lhs)}) is not None and {test(v)})"
+
+    def compare_list(self, lhs: _Operand, op: Operator, texts: list[str]) -> str:
         if op is Operator.PMATCH:
             if lhs.family != "string":
                 raise FilterCompileError(f"operator 'pmatch' needs a string field, "
                                          f"not {lhs.ref.display!r}", position=lhs.ref.position)
             fn = self.const(matching.pmatch_matcher(texts), "_f")
-            return f"(({v} := {x}) is not None and {fn}({v}))"
+            return self.wrap(lhs, lambda v: f"{fn}({v})")
         if lhs.is_list:
-            item_type = lhs.field.type if not lhs.ref.transformers else lhs.type
-            values = frozenset(_convert_item(t, item_type, lhs) for t in texts)
+            values = frozenset(_convert_item(t, lhs.type, lhs) for t in texts)
             k = self.const(values, "_s")
             if op is Operator.IN:
-                return f"(({v} := {x}) is not None and {k}.issuperset({v}))"
-            return f"(({v} := {x}) is not None and not {k}.isdisjoint({v}))"
+                return self.wrap(lhs, lambda v: f"{k}.issuperset({v})")
+            return self.wrap(lhs, lambda v: f"not {k}.isdisjoint({v})")
         if lhs.family == "net":
             nets = [self.literal(t, lhs) for t in texts]
             fn = self.const(matching.net_matcher(nets), "_f")
-            return f"(({v} := {x}) is not None and {fn}({v}))"
-        values = frozenset(self.literal(t, lhs) for t in texts)
-        return f"({x} in {self.const(values, '_s')})"
+            return self.wrap(lhs, lambda v: f"{fn}({v})")
+        k = self.const(frozenset(self.literal(t, lhs) for t in texts), "_s")
+        if lhs.any_of:
+            return self.wrap(lhs, lambda v: f"{v} in {k}")
+        return f"({self.call(lhs)} in {k})"
 
     def compare_fields(self, lhs: _Operand, op: Operator, rhs: _Operand) -> str:
         if op in (Operator.PMATCH, Operator.REGEX):
@@ -228,25 +240,34 @@ class _Codegen:
                 f"{rhs.ref.display!r} ({rhs.type.value})", position=rhs.ref.position)
         a, b = self.tmp(), self.tmp()
         pre = f"({a} := {self.call(lhs)}) is not None and ({b} := {self.call(rhs)}) is not None"
+        x = "_i" if lhs.any_of else a
+        ys = [("_j" if rhs.any_of else b)]
+        y = ys[0]
         if op in _SYMBOL:
-            test = f"{a} {_SYMBOL[op]} {b}"
+            test = f"{x} {_SYMBOL[op]} {y}"
         elif op in (Operator.CONTAINS, Operator.BCONTAINS):
-            test = f"{b} in {a}"
+            test = f"{y} in {x}"
         elif op is Operator.ICONTAINS:
-            test = f"{b}.lower() in {a}.lower()"
+            test = f"{y}.lower() in {x}.lower()"
         elif op in (Operator.STARTSWITH, Operator.BSTARTSWITH):
-            test = f"{a}.startswith({b})"
+            test = f"{x}.startswith({y})"
         elif op is Operator.ENDSWITH:
-            test = f"{a}.endswith({b})"
+            test = f"{x}.endswith({y})"
         elif op in (Operator.GLOB, Operator.IGLOB):
             fn = self.const(_dynamic_glob(op is Operator.IGLOB), "_f")
-            test = f"{fn}({b}, {a})"
-        elif rhs.is_list:  # in / intersects against a list-valued field
-            test = (f"set({b}).issuperset({a})" if lhs.is_list and op is Operator.IN
-                    else f"not set({b}).isdisjoint({a})" if lhs.is_list else f"{a} in {b}")
+            test = f"{fn}({y}, {x})"
+        elif lhs.is_list and rhs.is_list:
+            test = f"set({y}).issuperset({x})" if op is Operator.IN else f"not set({y}).isdisjoint({x})"
+        elif rhs.is_list:
+            test = f"{x} in {y}"
+        elif lhs.is_list:
+            test = f"{y} in {x}" if op is Operator.INTERSECTS else f"all(_k == {y} for _k in {x})"
         else:
-            test = (f"{b} in {a}" if lhs.is_list and op is Operator.INTERSECTS
-                    else f"all(i == {b} for i in {a})" if lhs.is_list else f"{a} == {b}")
+            test = f"{x} == {y}"
+        if rhs.any_of:
+            test = f"any({test} for _j in {b})"
+        if lhs.any_of:
+            test = f"any({test} for _i in {a})"
         return f"({pre} and {test})"
 
 
@@ -263,7 +284,16 @@ def _dynamic_glob(casefold: bool):
     return glob
 
 
-def _chain(inner, fn):
+def _chain(inner, fn, multi: bool):
+    if multi:  # each value of a multi-valued field; a value the transformer rejects is dropped
+        def transformed_each(view, _inner=inner, _fn=fn):
+            vs = _inner(view)
+            if vs is None:
+                return None
+            out = tuple(r for r in map(_fn, vs) if r is not None)
+            return out
+        return transformed_each
+
     def transformed(view, _inner=inner, _fn=fn):
         v = _inner(view)
         return None if v is None else _fn(v)
@@ -311,13 +341,19 @@ def compile_condition(node, *, lookup=None):
         from falcolib.fields import lookup
     gen = _Codegen(lookup)
     body = gen.expr(node)
-    source = f"def _matcher(view):\n    return {body}\n"
+    # a comparison Python cannot make (a field whose values change type, like
+    # evt.rawarg.*) is false, and counted in matcher.type_errors[0]
+    source = (f"def _matcher(view):\n    try:\n        return {body}\n"
+              f"    except TypeError:\n        _type_errors[0] += 1\n        return False\n")
     namespace = dict(gen.names)
-    namespace["__builtins__"] = {"set": set, "all": all}
+    type_errors = [0]
+    namespace["_type_errors"] = type_errors
+    namespace["__builtins__"] = {"set": set, "all": all, "any": any, "TypeError": TypeError}
     exec(compile(source, "<filter>", "exec"), namespace)  # noqa: S102 - our own generated code
     matcher = namespace["_matcher"]
     matcher.source = source
     matcher.condition = node
     matcher.fields = frozenset(gen.fields)
     matcher.evttypes = condition_evttypes(node)
+    matcher.type_errors = type_errors
     return matcher

@@ -30,6 +30,9 @@ _CLASSES = {
 }
 
 
+_NEVER = re.compile("(?!)")
+
+
 def glob_regex(pattern: str, *, casefold: bool = False) -> re.Pattern:
     """``pattern`` (fnmatch syntax) as a compiled regex to ``fullmatch``."""
     out: list[str] = []
@@ -42,7 +45,9 @@ def glob_regex(pattern: str, *, casefold: bool = False) -> re.Pattern:
                 out.append(".*")
         elif c == "?":
             out.append(".")
-        elif c == "\\" and i < n:
+        elif c == "\\":
+            if i == n:  # a trailing backslash: fnmatch reports an error, i.e. no match
+                return _NEVER
             out.append(re.escape(pattern[i]))
             i += 1
         elif c == "[":
@@ -65,8 +70,9 @@ def _bracket(pattern: str, i: int) -> tuple[str, int]:
     while j < n:
         c = pattern[j]
         if c == "]" and not first:
-            body = "".join(parts)
-            return ("[^" if negate else "[") + body + "]", j + 1
+            if not parts:  # only empty ranges: nothing (or, negated, anything) matches
+                return ("." if negate else "(?!)"), j + 1
+            return ("[^" if negate else "[") + "".join(parts) + "]", j + 1
         first = False
         if c == "[" and pattern.startswith("[:", j):
             end = pattern.find(":]", j + 2)
@@ -74,15 +80,20 @@ def _bracket(pattern: str, i: int) -> tuple[str, int]:
                 parts.append(_CLASSES[pattern[j + 2:end]])
                 j = end + 2
                 continue
-        if c == "\\" and j + 1 < n:
-            j += 1
-            c = pattern[j]
-        if c == "-" and parts and j + 1 < n and pattern[j + 1] != "]":
-            parts.append("-")
+        lo, j = _bracket_char(pattern, j)
+        if j + 1 < n and pattern[j] == "-" and pattern[j + 1] != "]":
+            hi, j = _bracket_char(pattern, j + 1)
+            if lo <= hi:  # a reversed range matches nothing
+                parts.append(f"{re.escape(lo)}-{re.escape(hi)}")
         else:
-            parts.append(re.escape(c))
-        j += 1
+            parts.append(re.escape(lo))
     return re.escape("["), i  # no closing bracket: a literal '['
+
+
+def _bracket_char(pattern: str, j: int) -> tuple[str, int]:
+    if pattern[j] == "\\" and j + 1 < len(pattern):
+        return pattern[j + 1], j + 2
+    return pattern[j], j + 1
 
 
 def glob_matcher(pattern: str, *, casefold: bool = False) -> Callable[[str], bool]:
