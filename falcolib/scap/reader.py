@@ -222,59 +222,90 @@ class ScapReader:
         return self._events(False)
 
     def headers(self) -> Iterator[tuple]:
-        """Yield ``(num, ts, tid, type, cpu)`` per event: the fastest scan."""
+        """The fastest scan: per event, the tuple ``(block_type, block_len,
+        cpu, ts, tid, len, type, nparams)`` of its block and event headers.
+
+        ``types`` is not applied here: every numbered event is yielded, in
+        order, so an event's evt.num is its 1-based index. Old 22-byte-header
+        events come with their worked-out parameter count.
+        """
         return self._events(True)
 
     def _events(self, headers_only: bool):
         if self._consumed:
             raise ValueError("a ScapReader's events can be iterated only once")
         self._consumed = True
-        self._start()
-        try:
-            yield from self._iterate(headers_only)
-        finally:
-            self.close()
+        return self._iterate(headers_only)
 
     def _iterate(self, headers_only: bool):
-        unpack = _FAST.unpack_from
-        new = make_raw
-        types = self._types
-        max_type = self.max_type
-        num = self.events_read
-        while True:
-            buf = self._buf
-            pos = self._pos
-            limit = len(buf) - _FAST_SIZE
-            # fast path: V2 event blocks entirely in the buffer
-            while pos <= limit:
-                bt, bl, cpu, ts, tid, elen, etype, nparams = unpack(buf, pos)
-                if bt != _V2 or bl > len(buf) - pos or elen < 26 or elen + 14 > bl \
-                        or bl > MAX_EVENT_BLOCK:
-                    break
-                if etype >= max_type:
-                    self.skipped_events += 1
-                    pos += bl
-                    continue
-                num += 1
-                if types is None or etype in types:
-                    if headers_only:
-                        yield num, ts, tid, etype, cpu
-                    else:
-                        yield new(ts, tid, etype, nparams, cpu, buf, pos + 10, elen, 26, 0, num)
-                pos += bl
-            self._pos = pos
-            self.events_read = num
-            # slow path: one block of any kind, refilling as needed
-            if not self._fill(8):
-                if len(self._buf) - self._pos:
-                    raise self._truncated_header()
-                return
-            ev = self._slow_event()
-            if ev is None:
-                continue
+        try:
+            self._start()
+            # One specialised loop per case keeps the per-event path to a single
+            # unpack, one combined bounds check and one yield. Anything unusual
+            # (another block type, a block crossing the chunk end, a type beyond
+            # max_type) drops to the slow path for exactly one block.
+            unpack = _FAST.unpack_from
+            tuple_new = tuple.__new__
+            raw_event = RawEvent
+            types = None if headers_only else self._types
+            max_type = self.max_type
+            cap = MAX_EVENT_BLOCK - 14
+            v2 = _V2
             num = self.events_read
-            if types is None or ev.type in types:
-                yield (num, ev.ts, ev.tid, ev.type, ev.cpu) if headers_only else ev
+            while True:
+                buf = self._buf
+                pos = self._pos
+                end = len(buf)
+                limit = end - _FAST_SIZE
+                if headers_only:
+                    while pos <= limit:
+                        h = bt, bl, cpu, ts, tid, elen, etype, nparams = unpack(buf, pos)
+                        nxt = pos + bl
+                        if bt != v2 or nxt > end or not 26 <= elen <= bl - 14 <= cap \
+                                or etype >= max_type:
+                            break
+                        yield h
+                        num += 1
+                        pos = nxt
+                elif types is None:
+                    while pos <= limit:
+                        bt, bl, cpu, ts, tid, elen, etype, nparams = unpack(buf, pos)
+                        if bt != v2 or pos + bl > end or not 26 <= elen <= bl - 14 <= cap \
+                                or etype >= max_type:
+                            break
+                        num += 1
+                        yield tuple_new(raw_event, (ts, tid, etype, nparams, cpu, buf, pos + 10,
+                                                    elen, 26, 0, num))
+                        pos += bl
+                else:
+                    while pos <= limit:
+                        bt, bl, cpu, ts, tid, elen, etype, nparams = unpack(buf, pos)
+                        if bt != v2 or pos + bl > end or not 26 <= elen <= bl - 14 <= cap \
+                                or etype >= max_type:
+                            break
+                        num += 1
+                        if etype in types:
+                            yield tuple_new(raw_event, (ts, tid, etype, nparams, cpu, buf, pos + 10,
+                                                        elen, 26, 0, num))
+                        pos += bl
+                self._pos = pos
+                self.events_read = num
+                # slow path: one block of any kind, refilling as needed
+                if not self._fill(8):
+                    if len(self._buf) - self._pos:
+                        raise self._truncated_header()
+                    return
+                ev = self._slow_event()
+                if ev is None:
+                    continue
+                num = self.events_read
+                if headers_only:
+                    bt, bl = self._last_block
+                    yield (bt, bl, ev.cpu, ev.ts, ev.tid, ev.size, ev.type, ev.nparams)
+                elif types is None or ev.type in types:
+                    yield ev
+        finally:
+            self.close()
 
     def _slow_event(self) -> RawEvent | None:
         """Frame the block at self._pos; return its event (numbered) or None."""
@@ -285,6 +316,7 @@ class ScapReader:
         if spec is None:
             self._other_block()
             return None
+        self._last_block = (btype, blen)
         hdr, has_flags, large = spec
         fixed = 8 + 2 + (4 if has_flags else 0)
         cap = MAX_LARGE_EVENT_BLOCK if large else MAX_EVENT_BLOCK
