@@ -303,6 +303,8 @@ def main(argv=None) -> int:
             w.append(f"    {code}: {o!r},\n")
             overlay += 1
     w.append("}\n\n")
+    w.append("# number of parameters sysdig 0.29 knows per code (it renders no more)\n")
+    w.append(f"SYSDIG_NPARAMS = {tuple(len(oevents.get(c, na)[4]) for c in range(omax))!r}\n\n")
 
     def dump_flags(name, tables):
         w.append(f"{name} = {{\n")

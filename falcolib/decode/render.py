@@ -27,6 +27,7 @@ from falcolib.decode.flags import (
 )
 from falcolib.decode.table import SYSCALL_NAMES, SYSDIG_EVENTS, EVENTS, ParamInfo
 from falcolib.decode.values import AF_INET, AF_INET6, AF_UNIX
+from falcolib.decode._data import SYSDIG_NPARAMS
 
 MAX_OUTPUT_LEN = 80  # sysdig -p without -v: set_max_evt_output_len(80)
 _PRINTABLE = bytes(range(0x20, 0x7F))
@@ -362,8 +363,9 @@ _RENDER = {
 
 
 def _nrender(evt: Event) -> int:
+    """sysdig renders at most the parameters its own table knows."""
     t = evt.type
-    table_n = len(SYSDIG_EVENTS[t].params) if t < len(SYSDIG_EVENTS) else len(EVENTS[t].params)
+    table_n = SYSDIG_NPARAMS[t] if t < len(SYSDIG_NPARAMS) else len(EVENTS[t].params)
     return min(evt.nparams, table_n)
 
 

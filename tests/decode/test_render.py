@@ -1,0 +1,85 @@
+"""sysdig's parameter text: numbers, flags, errnos, buffers, addresses."""
+from __future__ import annotations
+
+import socket
+import struct
+
+from falcolib.decode import Event
+from falcolib.decode.flags import SYSDIG_TABLES, errno_name, flags_text
+from falcolib.decode.render import dots, number, render_arg, render_args, render_rawarg
+
+
+def _q(v):
+    return struct.pack("<q", v)
+
+
+def _i(v):
+    return struct.pack("<I", v)
+
+
+class FakeCtx:
+    """The two render hooks the state engine provides."""
+
+    def fd_label(self, tid, fd):
+        return "<f>/etc/passwd" if fd == 3 else None
+
+    def thread_comm(self, tid):
+        return "cat" if tid == 42 else None
+
+
+class TestPrimitives:
+    """Number formats, flag names and errno names as sysdig prints them."""
+
+    def test_number_formats(self):
+        assert number(0o644, "PT_UINT32", "PF_OCT") == "0644"
+        assert number(0, "PT_UINT32", "PF_OCT") == "0"
+        assert number(0x7FAD48782000, "PT_UINT64", "PF_HEX") == "7FAD48782000"
+        assert number(0xFFFFFFFF, "PT_UINT32", "PF_DEC") == "-1"    # %d of a uint32
+        assert number(2**64 - 1, "PT_UINT64", "PF_DEC") == "-1"     # PRId64 of a uint64
+        assert number(200, "PT_UINT8", "PF_DEC") == "200"
+
+    def test_open_flags(self):
+        t = SYSDIG_TABLES["file_flags"]
+        assert flags_text(t, 4097) == "O_RDONLY|O_CLOEXEC"
+        assert flags_text(t, 1) == "O_RDONLY"
+        assert flags_text(SYSDIG_TABLES["prot_flags"], 0) == "PROT_NONE"
+
+    def test_errno(self):
+        assert errno_name(-2) == "ENOENT"
+        assert errno_name(-512) == "ERESTARTSYS"
+        assert errno_name(-9999) == ""
+
+    def test_dots_truncates_to_80(self):
+        assert dots(b"a\x00b") == "a.b"
+        s = dots(bytes(range(256)))
+        assert len(s) == 80 and s.endswith("...")
+
+
+class TestEvents:
+    """Whole-event rendering, with and without a state context."""
+
+    def test_open_exit(self, raw_event):
+        e = Event(raw_event(3, [_q(3), b"/etc/passwd\0", _i(4097), _i(0), _i(0), _q(0)]))
+        assert render_args(e) == "fd=3 name=/etc/passwd flags=4097(O_RDONLY|O_CLOEXEC) mode=0 dev=0 "
+        assert render_args(e, FakeCtx()).startswith("fd=3(<f>/etc/passwd) ")
+        assert render_arg(e, "fd", FakeCtx()) == "<f>/etc/passwd"
+        assert render_arg(e, "flags") == "O_RDONLY|O_CLOEXEC"
+        assert render_arg(e, 0) == "3" and render_arg(e, 9) is None
+        assert render_rawarg(e, "flags") == 4097
+
+    def test_failed_access(self, raw_event):
+        e = Event(raw_event(265, [_q(-2), b"/etc/ld.so.nohwcap\0"]))  # access exit (sysdig 0.29 layout)
+        assert render_args(e) == "res=-2(ENOENT) name=/etc/ld.so.nohwcap "
+        assert render_rawarg(e, "res") == -2
+
+    def test_connect_tuple(self, raw_event):
+        tup = (bytes([2]) + socket.inet_aton("127.0.0.1") + struct.pack("<H", 40000)
+               + socket.inet_aton("127.0.0.1") + struct.pack("<H", 2345))
+        e = Event(raw_event(23, [_q(0), tup]))
+        assert render_args(e) == "res=0 tuple=127.0.0.1:40000->127.0.0.1:2345 "
+
+    def test_pid_suffix_and_generic(self, raw_event):
+        e = Event(raw_event(129, [_q(0)]))  # kill exit res
+        assert render_args(e) == "res=0 "
+        e = Event(raw_event(0, [struct.pack("<H", 5), struct.pack("<H", 2)]))
+        assert e.name == "open" and render_args(e) == ""
