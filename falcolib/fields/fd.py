@@ -239,9 +239,10 @@ def fd_net(view):
 @_field("fd.cport", T.PORT, "for TCP/UDP FDs, the client port.")
 def fd_cport(view):
     fi = _sock(view)
-    if fi is None or fi.role_none or fi.type not in F.IP_SOCK:
+    if fi is None or fi.role_none:
         return None
-    return fi.sport
+    # sysdig 0.29 falls through to fd.cproto's empty string for non-ip fds: it prints 0
+    return fi.sport if fi.type in F.IP_SOCK else 0
 
 
 @_field("fd.sport", T.PORT, "for TCP/UDP FDs, server port.")

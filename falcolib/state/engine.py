@@ -61,7 +61,7 @@ def _build_tables():
     hand = [None] * n
     for code, info in enumerate(EVENTS):
         fl = info.flags
-        if fl & _EF_SKIPPARSERESET:
+        if fl & _EF_SKIPPARSERESET or info.enum in ("PPME_SCHEDSWITCH_1_E", "PPME_SCHEDSWITCH_6_E"):
             kind[code] = _K_SKIP
         elif info.enum in ("PPME_CONTAINER_JSON_E", "PPME_CONTAINER_JSON_2_E"):
             kind[code] = _K_CONTAINER
@@ -335,7 +335,9 @@ class State:
         elif kind == _K_CONTAINER:
             t = None
         else:
-            t = self.threads.get(evt.tid) if EVENTS[etype].enum == "PPME_PROCINFO_E" else None
+            # no parsing for these, but fields still find a known thread by tid
+            # (sysdig's get_thread_info(); an unknown tid stays unknown here)
+            t = self.threads.get(evt.tid)
         view = EventView(evt, t, fd, self)
         handler = self._handlers[etype]
         if handler is not None:

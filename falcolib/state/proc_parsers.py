@@ -392,6 +392,16 @@ def parse_mem_exit(state, evt, view) -> None:
         t.vmsize_kb, t.vmrss_kb, t.vmswap_kb = _v(evt, 1, 0), _v(evt, 2, 0), _v(evt, 3, 0)
 
 
+def parse_context_switch(state, evt, view) -> None:
+    t = view.thread
+    if t is None or evt.nparams < 6:
+        return
+    t.pfmajor, t.pfminor = _v(evt, 1, 0), _v(evt, 2, 0)
+    m = state.threads.get(t.pid) if not t.is_main else t
+    if m is not None:
+        m.vmsize_kb, m.vmrss_kb, m.vmswap_kb = _v(evt, 3, 0), _v(evt, 4, 0), _v(evt, 5, 0)
+
+
 def parse_container_json(state, evt, view) -> None:
     info = ContainerInfo.from_json(_b(evt, 0).split(b"\0", 1)[0])
     if info is not None:
@@ -420,6 +430,7 @@ HANDLERS = {
     "PPME_SYSCALL_MMAP_X": parse_mem_exit,
     "PPME_SYSCALL_MMAP2_X": parse_mem_exit,
     "PPME_SYSCALL_MUNMAP_X": parse_mem_exit,
+    "PPME_SCHEDSWITCH_6_E": parse_context_switch,
     "PPME_CONTAINER_JSON_E": parse_container_json,
     "PPME_CONTAINER_JSON_2_E": parse_container_json,
 }
