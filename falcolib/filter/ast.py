@@ -19,7 +19,7 @@ import attrs
 
 from falcolib.errors import Position
 from falcolib.filter import quoting
-from falcolib.filter.operators import Operator, Transformer
+from falcolib.filter.operators import Operator, Transformer  # noqa: F401 (re-exported)
 
 _pos = attrs.field(default=None, eq=False, repr=False)
 

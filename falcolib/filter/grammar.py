@@ -141,7 +141,10 @@ LIST_VALUE = (LIST | RHS_FIELD | LIST_NAME).set_name("list, list name or field t
 # ---- checks ----------------------------------------------------------------
 
 def _operator_expr(ops) -> pp.ParserElement:
-    words = [_keyword(op.value) for op in ops if op.is_word]
+    # word operators as regexes rather than Keywords: a Keyword's "followed by a
+    # keyword character" failure would be reported past the operator's start
+    words = [pp.Regex(op.value + r"(?![a-zA-Z0-9_])").set_name(repr(op.value))
+             for op in ops if op.is_word]
     symbols = symbol_spellings(ops)
     alts = ([pp.one_of(symbols)] if symbols else []) + words
     expr = pp.MatchFirst(alts) if len(alts) > 1 else alts[0]
