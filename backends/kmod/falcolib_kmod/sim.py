@@ -211,7 +211,12 @@ class SimDriver:
         return SimDevice(self, cpu, path)
 
     def _closed(self, dev: SimDevice) -> None:
-        self.calls.append((dev.cpu, "close", None))
+        # ppm_release: the ring goes with the last close
+        with self._lock:
+            self.calls.append((dev.cpu, "close", None))
+            ring = self.rings.pop(dev.cpu, None)
+        if ring is not None:
+            ring.close()
 
     def _ioctl(self, dev: SimDevice, request: int, arg) -> int:
         name = P.IOCTL_NAMES.get(request)
