@@ -1,0 +1,61 @@
+"""evt.* fields on events built in memory and on a real capture."""
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from falcolib.decode import Event
+from falcolib.errors import FilterCompileError
+from falcolib.fields import lookup, resolve
+from falcolib.state.view import EventView
+from tests.decode.conftest import build_raw
+
+
+def view(etype, params, **kw):
+    return EventView(Event(build_raw(etype, params, **kw)))
+
+
+def _q(v):
+    return struct.pack("<q", v)
+
+
+class TestResult:
+    """evt.res / evt.rawres / evt.failed read res, or fd for fd-creating exits."""
+
+    def test_failed_open(self):
+        v = view(3, [_q(-2), b"/nope\0", b"\1\0\0\0", b"\0" * 4, b"\0" * 4, b"\0" * 8])
+        assert resolve("evt.res")(v) == "ENOENT"
+        assert resolve("evt.rawres")(v) == -2
+        assert resolve("evt.failed")(v) is True
+        assert resolve("evt.is_open_read")(v) is True
+
+    def test_success(self):
+        v = view(5, [_q(0)])  # close exit
+        assert resolve("evt.res")(v) == "SUCCESS" and resolve("evt.failed")(v) is False
+
+
+class TestTypeAndTime:
+    """Names, directions, categories and times."""
+
+    def test_type_fields(self):
+        v = view(3, [_q(3), b"/etc/passwd\0", b"\1\0\0\0", b"\0" * 4, b"\0" * 4, b"\0" * 8],
+                 ts=1_470_327_477_881_730_713)
+        assert resolve("evt.type")(v) == "open" and resolve("evt.dir")(v) == "<"
+        assert resolve("evt.type.is.open")(v) == 1 and resolve("evt.type.is.read")(v) == 0
+        assert resolve("evt.category")(v) == "file"
+        assert resolve("evt.rawtime.s")(v) == 1_470_327_477
+        assert lookup("evt.rawtime.ns").render(resolve("evt.rawtime.ns")(v)) == "881730713"
+        assert resolve("evt.time.iso8601")(v) == "2016-08-04T16:17:57.881730713+0000"
+
+    def test_generic_event_takes_syscall_name(self):
+        v = view(1, [struct.pack("<H", 5), struct.pack("<H", 2)])
+        assert resolve("evt.type")(v) == "open" and resolve("evt.args")(v) == ""
+
+    def test_arg_fields(self):
+        v = view(3, [_q(3), b"/etc/passwd\0", b"\1\x10\0\0", b"\0" * 4, b"\0" * 4, b"\0" * 8])
+        assert resolve("evt.arg.name")(v) == "/etc/passwd"
+        assert resolve("evt.arg", "2")(v) == "O_RDONLY|O_CLOEXEC"
+        assert resolve("evt.rawarg.flags")(v) == 4097
+        with pytest.raises(FilterCompileError):
+            resolve("evt.arg.zzz_not_a_param")(v)
