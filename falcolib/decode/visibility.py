@@ -14,11 +14,17 @@ Facts from libs e5c53d64, checked on every shared capture:
    - internal events (EC_INTERNAL in sysdig's table): procinfo, drop,
      sysdigevent/scapevent, the old container event, k8s, mesos, infra;
    - events flagged SCAP_DF_STATE_ONLY in their EVF block (fatfile mode);
-   - container JSON events (PPME_CONTAINER_JSON_E/_2_E) when the container
-     is already known with a successful lookup, or its lookup failed
-     (parsers.cpp parse_container_json_evt): in the shared captures they
-     are all hidden except psp_privileged.scap's single one.
+   - container events (CONTAINER_E/CONTAINER_JSON_E/_2_E) at the very start
+     of the capture, before any other event: sinsp::open consumes them
+     (calling next(), so they are numbered) to know the containers before
+     importing the thread table. A container event later in the stream is
+     shown (psp_privileged.scap #1405) unless parse_container_json_evt
+     filters it (thread's container already looked up successfully, or a
+     failed lookup: lookup_state in the JSON);
    - tracer writes that are still being assembled (sysdig's tracers).
+4. sinsp::open then calls fix_sockets_coming_from_proc: sockets from the
+   capture's fd table are turned so the client side comes first (the state
+   engine's job, noted here because it changes fd names in %evt.args).
 """
 from __future__ import annotations
 
@@ -28,8 +34,8 @@ SCAP_DF_STATE_ONLY = 1
 _INTERNAL = EVENT_CATEGORIES["EC_INTERNAL"]
 INTERNAL_TYPES: frozenset[int] = frozenset(
     e.code for e in SYSDIG_EVENTS if e.category & _INTERNAL)
-CONTAINER_JSON_TYPES: frozenset[int] = frozenset(
-    e.code for e in SYSDIG_EVENTS if e.name == "container" and not e.category & _INTERNAL)
+CONTAINER_TYPES: frozenset[int] = frozenset(
+    e.code for e in SYSDIG_EVENTS if e.name == "container")
 
 
 def sysdig_counts(etype: int) -> bool:
@@ -39,22 +45,30 @@ def sysdig_counts(etype: int) -> bool:
 
 def sysdig_hides(etype: int, dump_flags: int = 0) -> bool:
     """Whether sysdig never prints this event (it is still numbered).
-    Container JSON events depend on state: see ``CONTAINER_JSON_TYPES``."""
+    Leading container events are hidden too: see ``SysdigNumbering.visible``."""
     return etype >= SYSDIG_EVENT_MAX or etype in INTERNAL_TYPES \
         or bool(dump_flags & SCAP_DF_STATE_ONLY)
 
 
 class SysdigNumbering:
-    """Renumber a raw stream as sysdig does: ``number(raw)`` returns the
-    sysdig evt.num of a raw event, or None when sysdig skips it."""
+    """Renumber a raw stream as sysdig does: ``number(etype)`` returns the
+    sysdig evt.num of a raw event, or None when sysdig skips it;
+    ``visible(etype, dump_flags)`` (after ``number``) whether sysdig prints it."""
 
-    __slots__ = ("count",)
+    __slots__ = ("count", "started")
 
     def __init__(self) -> None:
         self.count = 0
+        self.started = False   # a non-container event has been seen
 
     def number(self, etype: int) -> int | None:
         if etype >= SYSDIG_EVENT_MAX:
             return None
         self.count += 1
         return self.count
+
+    def visible(self, etype: int, dump_flags: int = 0) -> bool:
+        if etype in CONTAINER_TYPES:
+            return self.started and not sysdig_hides(etype, dump_flags)
+        self.started = True
+        return not sysdig_hides(etype, dump_flags)
