@@ -59,8 +59,13 @@ def _build_tables():
     fd_event = [False] * n
     store = [False] * n
     hand = [None] * n
+    from falcolib.state.sysdig_flags import FLAGS as SYSDIG_FLAGS
     for code, info in enumerate(EVENTS):
         fl = info.flags
+        if code < len(SYSDIG_FLAGS):   # what sysdig 0.29 believed about this type
+            sf = SYSDIG_FLAGS[code]
+            fl = ((_EF_USES_FD if sf & 1 else 0) | (_EF_CREATES_FD if sf & 2 else 0)
+                  | (_EF_DESTROYS_FD if sf & 4 else 0) | (_EF_SKIPPARSERESET if sf & 8 else 0))
         if fl & _EF_SKIPPARSERESET or info.enum in ("PPME_SCHEDSWITCH_1_E", "PPME_SCHEDSWITCH_6_E"):
             kind[code] = _K_SKIP
         elif info.enum in ("PPME_CONTAINER_JSON_E", "PPME_CONTAINER_JSON_2_E"):
@@ -123,6 +128,7 @@ class State:
                 self.dropped_threads += 1
                 continue
             self.threads[rec.tid] = self._thread_from_record(rec)
+        self._fix_sockets_from_snapshot()
         # threads share their main thread's fd table; count each process' threads
         for t in self.threads.values():
             if not t.is_main:
@@ -131,6 +137,21 @@ class State:
                     main.nchilds += 1
                     if t.flags & CL_CLONE_FILES:
                         t.fds = main.fds
+
+    def _fix_sockets_from_snapshot(self) -> None:
+        """Give snapshot ipv4 sockets a role: server if their local port is a bound
+        server port of any process (sysdig's fix_sockets_coming_from_proc)."""
+        ports = {fi.sport for t in self.threads.values() for fi in t.fds.values()
+                 if fi.type in F.SERVSOCK}
+        for t in self.threads.values():
+            for fi in t.fds.values():
+                if fi.type == F.FD_IPV4_SOCK:
+                    if fi.sport in ports:
+                        fi.sip, fi.sport, fi.dip, fi.dport = fi.dip, fi.dport, fi.sip, fi.sport
+                        fi.name = f"{fi.sip}:{fi.sport}->{fi.dip}:{fi.dport}"
+                        fi.flags |= F.FLAGS_ROLE_SERVER
+                    else:
+                        fi.flags |= F.FLAGS_ROLE_CLIENT
 
     def _thread_from_record(self, rec) -> ThreadInfo:
         t = ThreadInfo(rec.tid, rec.pid, rec.ptid, rec.comm, rec.exe, rec.exepath,
@@ -333,7 +354,7 @@ class State:
                 else:
                     t.lastevent_valid = False
         elif kind == _K_CONTAINER:
-            t = None
+            t = None   # the handler puts the container's synthetic thread in the view
         else:
             # no parsing for these, but fields still find a known thread by tid
             # (sysdig's get_thread_info(); an unknown tid stays unknown here)

@@ -406,6 +406,10 @@ def parse_container_json(state, evt, view) -> None:
     info = ContainerInfo.from_json(_b(evt, 0).split(b"\0", 1)[0])
     if info is not None:
         state.containers.add(info)
+        # sysdig shows these events with a made-up thread describing the container
+        t = ThreadInfo(evt.tid, -1, 0, f"container:{info.id}", "", "")
+        t.container_id, t.uid, t.gid, t.flags = info.id, 0, 0, CL_IS_MAIN_THREAD
+        view.thread = t
 
 
 HANDLERS = {

@@ -44,8 +44,8 @@ class ThreadInfo:
     uid: int = NO_UID
     gid: int = NO_UID
     loginuid: int = NO_UID
-    sid: int = 0
-    vpgid: int = 0
+    sid: int = -1
+    vpgid: int = -1
     vtid: int = -1
     vpid: int = -1
     tty: int = 0
