@@ -44,7 +44,8 @@ def _lengths_struct(n: int, large: bool) -> struct.Struct:
 class Event:
     """One event, decoded on demand.
 
-    ``type ts tid cpu num nparams`` come from the header; ``info`` is the
+    ``type ts tid cpu num nparams`` come from the header (``tid`` signed, as
+    sysdig's int64: -1 for events with no thread); ``info`` is the
     current table's EventInfo. ``value(i_or_name)`` is the decoded
     parameter (None when absent), ``param_bytes(i)`` its raw payload.
     """
@@ -55,7 +56,8 @@ class Event:
         self.raw = raw
         self.type = raw.type
         self.ts = raw.ts
-        self.tid = raw.tid
+        tid = raw.tid
+        self.tid = tid if tid < 0x8000000000000000 else tid - 0x10000000000000000  # int64 as sysdig
         self.cpu = raw.cpu
         self.num = raw.num
         self.nparams = raw.nparams

@@ -114,3 +114,30 @@ def test_args_with_state_agree_99_percent(sysdig):
     # relative paths need State.resolve_path(tid, dirfd, path) (stat path=.(/)).
     if bad / total > 0.01:
         pytest.xfail(f"{bad} of {total} events differ (state engine gaps listed above)")
+
+
+@pytest.mark.parametrize("cap", CAPTURES, ids=lambda p: p.name)
+def test_issue_header_format_line_for_line(cap, sysdig):
+    """-p "%evt.num %evt.rawtime %thread.tid %evt.type %evt.dir" through State and the
+    formatter prints what sysdig prints, line for line."""
+    State = pytest.importorskip("falcolib.state").State
+    from falcolib.outputs.format import Formatter
+    from falcolib_scap import ScapBackend
+    fmt = "%evt.num %evt.rawtime %thread.tid %evt.type %evt.dir"
+    exp = subprocess.run([sysdig, "-r", str(cap), "-p", fmt], check=True,
+                         capture_output=True, text=True).stdout.splitlines()
+    f = Formatter(fmt)
+    numbering = SysdigNumbering()
+    got = []
+    with ScapBackend(cap) as backend:
+        state = State(backend.snapshot())
+        for raw in backend:
+            n = numbering.number(raw.type)
+            if n is None:
+                continue
+            view = state.process(Event(raw._replace(num=n)))
+            if numbering.visible(raw.type, raw.flags):
+                line = f.render(view)
+                if line is not None:
+                    got.append(line)
+    assert got == exp
