@@ -17,15 +17,14 @@ the user/group meta-events newer libs write into captures).
 """
 from __future__ import annotations
 
-import gzip
 import os
 import struct
-import zlib
 from typing import Callable, Iterator
 
 from falcolib.backend.model import RawEvent, StateSnapshot, make_raw
 from falcolib.errors import CaptureFormatError, Position
 from falcolib.scap import format as F
+from falcolib.scap.source import SourceError, open_source
 
 CHUNK = 1 << 20
 MAX_BLOCK = 64 << 20          # a larger state block is treated as corruption
@@ -37,20 +36,14 @@ _FAST = struct.Struct("<IIHQQIHI")
 _FAST_SIZE = _FAST.size  # 36
 _V2 = F.EV_BLOCK_TYPE_V2
 _V1 = F.EV_BLOCK_TYPE
-_READ_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile)
 
 
 def _open_stream(path: str):
     try:
-        fh = open(path, "rb")
+        return open_source(path)
     except OSError as exc:
-        raise CaptureFormatError(f"cannot open capture: {exc.strerror}",
+        raise CaptureFormatError(f"cannot open capture: {exc.strerror or exc}",
                                  position=Position(file=path)) from None
-    magic = fh.read(2)
-    fh.seek(0)
-    if magic == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=fh, mode="rb"), True
-    return fh, False
 
 
 class ScapReader:
@@ -106,8 +99,14 @@ class ScapReader:
         while len(buf) - pos < need and not self._eof:
             try:
                 more = self._stream.read(max(CHUNK, need))
-            except _READ_ERRORS as exc:
-                raise self._error(self._base + len(buf), f"cannot read capture: {exc}") from None
+            except SourceError as exc:
+                self.close()
+                if exc.compressed_offset is None:
+                    raise self._error(self._base + len(buf), f"cannot read capture: {exc}") \
+                        from None
+                raise CaptureFormatError(
+                    f"{exc} (decompressed stream good up to byte {self._base + len(buf)})",
+                    position=Position(file=self.path, offset=exc.compressed_offset)) from None
             if not more:
                 self._eof = True
                 break
@@ -135,7 +134,8 @@ class ScapReader:
         if self._started:
             return
         self._started = True
-        self._stream, self.gzipped = _open_stream(self.path)
+        self._stream = _open_stream(self.path)
+        self.gzipped = self._stream.gzipped
         if not self._fill(8):
             n = len(self._buf)
             self.close()
