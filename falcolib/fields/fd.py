@@ -175,10 +175,13 @@ def fd_filename(view):
 
 
 def _is_local(view, ip: str) -> bool:
-    for iface in view.state.interfaces:
-        if iface.addr == ip:
-            return True
-    return False
+    """sysdig's is_ipv4/ipv6addr_in_local_machine (ipv6: same /64; never inside containers)."""
+    if ":" in ip:
+        t = view.thread
+        if t is not None and t.container_id:
+            return False
+        return view.state.ifaces.is_local_v6(ip)
+    return view.state.ifaces.is_local_v4(ip)
 
 
 def _sock(view):

@@ -19,6 +19,7 @@ from falcolib.decode.table import EVENT_FLAGS, EVENTS
 from falcolib.state import fdinfo as F
 from falcolib.state.containers import ContainerInfo, ContainerTable
 from falcolib.state.fdinfo import FdInfo
+from falcolib.state.interfaces import Interfaces
 from falcolib.state.paths import concatenate
 from falcolib.state.sockaddr import ip4, ip6, is_v4mapped
 from falcolib.state.threadinfo import (
@@ -120,6 +121,7 @@ class State:
         if host and not self.groups:
             self.groups = host_groups()
         self.interfaces = snap.interfaces
+        self.ifaces = Interfaces(snap.interfaces)
         self.machine = snap.machine
         for rec in snap.containers:
             self.containers.add(ContainerInfo.from_record(rec))

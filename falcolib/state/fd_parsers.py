@@ -296,7 +296,7 @@ def parse_accept_exit(state, evt, view) -> None:
     view.fd = state.add_fd(t, fd, fi)
 
 
-def update_fd(fi: FdInfo, data: bytes) -> bool:
+def update_fd(fi: FdInfo, data: bytes, ifaces=None) -> bool:
     """sysdig's update_fd for an unconnected socket's sendto/recvfrom tuple."""
     if not data:
         return False
@@ -323,6 +323,8 @@ def update_fd(fi: FdInfo, data: bytes) -> bool:
         return False
     if fi.type in (F.FD_IPV4_SOCK, F.FD_IPV6_SOCK) and fi.l4proto == F.L4_UNKNOWN:
         fi.l4proto = F.L4_UDP
+    if ifaces is not None:
+        ifaces.update_fd(fi)
     return True
 
 
@@ -343,7 +345,7 @@ def _rw_exit(reads: bool, tuple_param: int | None, from_enter: bool):
             if src is None:
                 return
         data = _b(src, tuple_param)
-        if update_fd(fi, data) and fi.type in (F.FD_IPV4_SOCK, F.FD_IPV6_SOCK):
+        if update_fd(fi, data, state.ifaces) and fi.type in (F.FD_IPV4_SOCK, F.FD_IPV6_SOCK):
             if fi.role_none:
                 fi.flags |= F.FLAGS_ROLE_SERVER if reads else F.FLAGS_ROLE_CLIENT
             if (reads and fi.is_client_role) or (not reads and fi.is_server_role):
