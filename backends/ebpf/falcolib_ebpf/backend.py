@@ -1,0 +1,265 @@
+"""EbpfBackend: live syscall events from the BPF probe, as RawEvents.
+
+Records flow kernel ring buffer -> drain thread -> bounded queue -> iterator.
+The probe submits without waking anyone (BPF_RB_NO_WAKEUP); the drain
+thread empties the ring every ``drain_ms`` into the queue, so a burst is
+absorbed by the ring and the queue, and whatever still does not fit is
+counted: ring reservation failures per CPU in the kernel, queue overflow
+here. Nothing is lost silently.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+import threading
+import time
+from collections import deque
+from typing import Iterable, Iterator
+
+from falcolib.backend.model import BackendStats, RawEvent, StateSnapshot, make_raw
+from falcolib.errors import BackendUnavailable
+
+from falcolib_ebpf import program as P
+from falcolib_ebpf import syscalls as S
+
+# failed calls of these syscalls change no state and no official rule reads them
+DEFAULT_DROP_FAILED = frozenset({"read", "write", "recvfrom", "sendto", "recvmsg", "sendmsg",
+                                 "accept", "accept4", "close"})
+SETUP_HINT = "run scripts/setup-host as root"
+_HDR = struct.Struct("<QQIHI")
+
+
+class EbpfBackend:
+    """Live capture with eBPF. ``types``: event type codes wanted (None = all)."""
+
+    name = "ebpf"
+
+    def __init__(self, types: Iterable[int] | None = None, *, ring_pages: int = 2048,
+                 queue_events: int = 1_000_000, drain_ms: float = 5.0, snaplen: int = 80,
+                 drop_failed: bool | Iterable[str] = DEFAULT_DROP_FAILED,
+                 ignore_self: bool = True, snapshot: bool = True, wakeup: bool = False):
+        if ring_pages <= 0 or ring_pages & (ring_pages - 1):
+            raise ValueError(f"ring_pages must be a power of two (got {ring_pages})")
+        self._types = None if types is None else frozenset(types)
+        self._opts = P.ProbeOptions(ring_pages=ring_pages, snaplen=min(max(snaplen, 0), 4096),
+                                    wakeup=wakeup, ignore_self=ignore_self)
+        if drop_failed is True:
+            drop_failed = {sc.name for sc in S.SYSCALLS}
+        elif drop_failed is False:
+            drop_failed = ()
+        self._drop_failed = frozenset(drop_failed)
+        self._want_snapshot = snapshot
+        self._queue_max = queue_events
+        self._drain_s = drain_ms / 1000.0
+        self._prog: P.ProbeProgram | None = None
+        self._snapshot = StateSnapshot()
+        self._batches: deque = deque()
+        self._queued = 0
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stats = BackendStats()
+        self._num = 0
+        self._pending: list[bytes] = []
+
+    # -- configuration ---------------------------------------------------------
+    def set_event_types(self, types: Iterable[int] | None) -> None:
+        """Change the wanted event types; applied at once when running."""
+        self._types = None if types is None else frozenset(types)
+        if self._prog is not None:
+            self._prog.configure(self._wanted())
+
+    def _wanted(self) -> dict[str, int]:
+        names: dict[str, int] = {}
+        if self._types is not None:
+            from falcolib.decode.table import EVENTS
+            for code in self._types:
+                if 0 <= code < len(EVENTS):
+                    info = EVENTS[code]
+                    bit = P.F_ENTER if info.dir == ">" else P.F_EXIT
+                    names[info.name] = names.get(info.name, 0) | bit
+        out = {}
+        for sc in S.SYSCALLS:
+            if self._types is None:
+                flags = P.F_ENTER | P.F_EXIT
+            else:
+                flags = names.get(sc.name, 0)
+                if sc.enter[0] in self._types:
+                    flags |= P.F_ENTER
+                if sc.exit[0] in self._types:
+                    flags |= P.F_EXIT
+            if flags and sc.name in self._drop_failed:
+                flags |= P.F_DROP_FAILED
+            out[sc.name] = flags
+        if self._types is None or S.PROCEXIT in self._types or "procexit" in names:
+            out["procexit"] = P.F_ENTER
+        return out
+
+    # -- lifecycle -------------------------------------------------------------
+    def __enter__(self) -> "EbpfBackend":
+        bcc, btf = _check_host()
+        try:
+            self._prog = P.ProbeProgram(bcc, btf, self._opts, os.getpid())
+        except Exception as exc:  # bcc raises bare Exception on compile/load failures
+            raise BackendUnavailable(
+                f"cannot compile or load the eBPF probe: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+                hint=f"kernel headers and eBPF support are needed; {SETUP_HINT}") from None
+        self._prog.bpf["events"].open_ring_buffer(self._on_record)
+        try:
+            self._prog.configure(self._wanted())
+        except Exception as exc:
+            self._prog.close()
+            self._prog = None
+            raise BackendUnavailable(f"cannot attach syscall tracepoints: {exc}",
+                                     hint=f"tracefs must be mounted; {SETUP_HINT}") from None
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._drain, name="falcolib-ebpf-drain", daemon=True)
+        self._thread.start()
+        if self._want_snapshot:
+            from falcolib_ebpf.procscan import scan_host
+            self._snapshot = scan_host()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._prog is not None:
+            self._refresh_kernel_stats()
+            self._prog.close()
+            self._prog = None
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    # -- the ring -> queue -> iterator path ------------------------------------
+    def _on_record(self, _ctx, data, size) -> int:
+        self._pending.append(ctypes.string_at(data, size))
+        return 0
+
+    def _drain(self) -> None:
+        consume = self._prog.bpf.ring_buffer_consume
+        wait = self._stop.wait
+        while True:
+            stopping = self._stop.is_set()
+            consume()
+            if self._pending:
+                batch, self._pending = self._pending, []
+                with self._cond:
+                    room = self._queue_max - self._queued
+                    if len(batch) > room:
+                        lost = batch[max(room, 0):]
+                        batch = batch[:max(room, 0)]
+                        self._stats.dropped_queue += sum(_events_in(r) for r in lost)
+                    if batch:
+                        self._batches.append(batch)
+                        self._queued += len(batch)
+                        self._cond.notify()
+            if stopping:
+                return
+            wait(self._drain_s)
+
+    def __iter__(self) -> Iterator[RawEvent]:
+        unpack = _HDR.unpack_from
+        stats = self._stats
+        num = self._num
+        while True:
+            with self._cond:
+                while not self._batches:
+                    if self._stop.is_set() and (self._thread is None or not self._thread.is_alive()):
+                        self._num = num
+                        return
+                    self._cond.wait(0.1)
+                batch = self._batches.popleft()
+                self._queued -= len(batch)
+            for rec in batch:
+                end = len(rec) - 2
+                cpu = rec[end] | (rec[end + 1] << 8)
+                pos = 0
+                while pos < end:
+                    ts, tid, ln, etype, nparams = unpack(rec, pos)
+                    if ln < 26 or pos + ln > end:
+                        stats.dropped_decode += 1
+                        break
+                    num += 1
+                    stats.events_read += 1
+                    yield make_raw(ts, tid, etype, nparams, cpu, rec, pos, ln, 26, 0, num)
+                    pos += ln
+            self._num = num
+
+    # -- state and counters ----------------------------------------------------
+    def snapshot(self) -> StateSnapshot:
+        return self._snapshot
+
+    def _refresh_kernel_stats(self) -> None:
+        c = self._prog.counters()
+        st = self._stats
+        st.per_cpu_drops = {cpu: n for cpu, n in enumerate(c["ring_full"]) if n}
+        st.dropped_kernel = sum(c["ring_full"]) + sum(c["too_big"])
+        st.filtered_kernel = sum(c["filtered_failed"]) + sum(c["filtered_self"])
+        st.extra = {
+            "kernel_seen": sum(c["seen"]),
+            "kernel_filtered_type": sum(c["filtered_type"]),
+            "kernel_filtered_failed": sum(c["filtered_failed"]),
+            "kernel_filtered_self": sum(c["filtered_self"]),
+            "kernel_records": sum(c["emitted"]),
+            "kernel_ring_full": sum(c["ring_full"]),
+            "kernel_too_big": sum(c["too_big"]),
+            "queue_len": self._queued,
+            "hooks": len(self._prog.attached),
+        }
+
+    def stats(self) -> BackendStats:
+        if self._prog is not None:
+            self._refresh_kernel_stats()
+        return self._stats
+
+    @property
+    def hooked(self) -> frozenset[str]:
+        """Tracepoints attached now."""
+        return self._prog.attached if self._prog is not None else frozenset()
+
+
+def _events_in(rec: bytes) -> int:
+    first = struct.unpack_from("<I", rec, 16)[0]
+    return 1 if first + 2 >= len(rec) else 2
+
+
+def _check_host():
+    """bcc module and kernel BTF, or BackendUnavailable saying what is missing."""
+    if os.geteuid() != 0:
+        raise BackendUnavailable("live capture with eBPF needs root (effective uid is "
+                                 f"{os.geteuid()})", hint="run it as root, e.g. with sudo")
+    from falcolib_ebpf.btf import VMLINUX, Btf, BtfError
+    if not os.path.exists(VMLINUX):
+        raise BackendUnavailable(f"this kernel has no BTF ({VMLINUX} is missing)",
+                                 hint="a kernel built with CONFIG_DEBUG_INFO_BTF=y is needed")
+    try:
+        btf = Btf.from_file(VMLINUX)
+    except (OSError, BtfError) as exc:
+        raise BackendUnavailable(f"cannot read kernel BTF: {exc}") from None
+    from falcolib_ebpf.bccimport import INSTALL_HINT, import_bcc
+    try:
+        bcc = import_bcc()
+    except (ImportError, OSError) as exc:
+        raise BackendUnavailable(f"bcc is not available ({exc})", hint=INSTALL_HINT) from None
+    build = f"/lib/modules/{os.uname().release}/build"
+    if not os.path.exists(os.path.join(build, "include")):
+        raise BackendUnavailable(f"no kernel headers at {build}", hint=SETUP_HINT)
+    _ensure_tracefs()
+    return bcc, btf
+
+
+def _ensure_tracefs() -> None:
+    if os.path.isdir("/sys/kernel/tracing/events") or os.path.isdir("/sys/kernel/debug/tracing/events"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mount(b"tracefs", b"/sys/kernel/tracing", b"tracefs", 0, None) != 0:
+        err = ctypes.get_errno()
+        raise BackendUnavailable(f"tracefs is not mounted and mounting it failed ({os.strerror(err)})",
+                                 hint="mount -t tracefs tracefs /sys/kernel/tracing")
+
