@@ -106,13 +106,18 @@ class Field:
     # an OPT_INDEX/OPT_KEY field that, used without its argument, yields every
     # value (proc.aname: all ancestors' names, matched any-of as sysdig does)
     list_without_arg: bool = False
+    # optional factory ``binder(arg) -> extractor(view)`` used by bind() instead of
+    # wrapping ``extract``: lets a field check its argument and pre-resolve work once
+    # at compile time, or keep per-use state (evt.deltatime)
+    binder: Callable[[Any], Callable[[Any], Any]] | None = attrs.field(
+        default=None, eq=False, repr=False)
 
     def bind(self, arg: str | int | None = None) -> Callable[[Any], Any]:
         """A one-argument extractor with the argument applied (done once, at compile time)."""
         if self.arg is ArgKind.NONE:
             if arg is not None:
                 raise FilterCompileError(f"field {self.name!r} takes no argument (got [{arg}])")
-            return self.extract
+            return self.binder(None) if self.binder is not None else self.extract
         if arg is None and self.arg in (ArgKind.INDEX, ArgKind.KEY, ArgKind.NAME_SUFFIX):
             raise FilterCompileError(f"field {self.name!r} requires an argument")
         if self.arg in (ArgKind.INDEX, ArgKind.OPT_INDEX) and arg is not None:
@@ -121,6 +126,8 @@ class Field:
             except (TypeError, ValueError):
                 raise FilterCompileError(
                     f"field {self.name!r} takes an integer argument (got {arg!r})") from None
+        if self.binder is not None:
+            return self.binder(arg)
         fn = self.extract
         return lambda view, _fn=fn, _arg=arg: _fn(view, _arg)
 
@@ -139,11 +146,12 @@ class FieldClass:
     def field(self, name: str, ftype: FieldType, desc: str, *, arg: ArgKind = ArgKind.NONE,
               is_list: bool = False, filter_only: bool = False, render=None,
               needs: frozenset[str] | set[str] = frozenset({"event"}),
-              aliases: tuple[str, ...] = (), list_without_arg: bool = False):
+              aliases: tuple[str, ...] = (), list_without_arg: bool = False,
+              binder=None):
         def deco(fn: Extractor) -> Extractor:
             for n in (name, *aliases):
                 f = Field(n, ftype, desc, fn, arg, is_list, filter_only, render,
-                          frozenset(needs), self.name, list_without_arg)
+                          frozenset(needs), self.name, list_without_arg, binder)
                 if n in FIELDS:
                     raise ValueError(f"field {n!r} declared twice")
                 FIELDS[n] = f

@@ -174,34 +174,40 @@ def evt_latency_human(view):
     return None if lat is None else human_time(lat)
 
 
-class _Delta:
-    """evt.deltatime keeps the previous extracted timestamp (per process, as
-    sysdig keeps it per field instance)."""
+def _delta_binder(post):
+    """Each use of evt.deltatime keeps its own previous timestamp, as sysdig
+    keeps it per field instance: the delta to the previous event it saw."""
+    def binder(_arg):
+        prev = [0]
 
-    prev = 0
+        def extract(view):
+            ts = view.evt.ts
+            p, prev[0] = prev[0], ts
+            return post(0 if p == 0 else ts - p)
+        return extract
+    return binder
 
 
-def _delta(view) -> int:
-    ts = view.evt.ts
-    prev = _Delta.prev
-    _Delta.prev = ts
-    return 0 if prev == 0 else ts - prev
+def _ident(v):
+    return v
 
 
-@evt.field("evt.deltatime", T.RELTIME, "delta between this event and the previous event, in nanoseconds.")
+@evt.field("evt.deltatime", T.RELTIME, "delta between this event and the previous event, in nanoseconds.",
+           binder=_delta_binder(_ident))
 def evt_deltatime(view):
-    return _delta(view)
+    return 0
 
 
-@evt.field("evt.deltatime.s", T.RELTIME, "integer part of the delta between this event and the previous event.")
+@evt.field("evt.deltatime.s", T.RELTIME, "integer part of the delta between this event and the previous event.",
+           binder=_delta_binder(lambda d: d // _NS))
 def evt_deltatime_s(view):
-    return _delta(view) // _NS
+    return 0
 
 
 @evt.field("evt.deltatime.ns", T.RELTIME, "fractional part of the delta between this event and "
-           "the previous event.", render=_pad9)
+           "the previous event.", render=_pad9, binder=_delta_binder(lambda d: d % _NS))
 def evt_deltatime_ns(view):
-    return _delta(view) % _NS
+    return 0
 
 
 @evt.field("evt.outputtime", T.CHARBUF, "this depends on -t param, default is %evt.time ('h').")
@@ -220,17 +226,22 @@ def evt_type(view):
     return view.evt.name
 
 
-def _type_is(view, name):
+def _type_codes(name) -> frozenset[int]:
     codes = types_named(name) if not str(name).isdigit() else frozenset({int(name)})
     if not codes:
         raise FilterCompileError(f"evt.type.is: unknown event type {name!r}")
-    return 1 if view.evt.type in codes else 0
+    return codes
+
+
+def _bind_type_is(name):
+    codes = _type_codes(name)
+    return lambda view: 1 if view.evt.type in codes else 0
 
 
 @evt.field("evt.type.is", T.UINT32, "returns 1 for events of the given type (evt.type.is.open), 0 otherwise.",
-           arg=ArgKind.NAME_SUFFIX)
+           arg=ArgKind.NAME_SUFFIX, binder=_bind_type_is)
 def evt_type_is(view, name):
-    return _type_is(view, name)
+    return 1 if view.evt.type in _type_codes(name) else 0
 
 
 @evt.field("syscall.type", T.CHARBUF, "For system call events, the name of the system call "
@@ -278,32 +289,40 @@ def evt_args(view):
     return render_args(view.evt, view.state)
 
 
-def _arg(view, key):
-    if isinstance(key, str) and key.lstrip("-").isdigit():
-        key = int(key)
-    if isinstance(key, int):
-        return render_arg(view.evt, key, view.state)
-    name = longest_param_name(key)
+def _arg_key(key) -> int | str:
+    """evt.arg[N] -> N; evt.arg.NAME -> the longest parameter name NAME starts with."""
+    if isinstance(key, int) or (isinstance(key, str) and key.lstrip("-").isdigit()):
+        return int(key)
+    name = longest_param_name(str(key))
     if name is None:
         raise FilterCompileError(f"unknown event argument {key!r}")
-    return render_arg(view.evt, name, view.state)
+    return name
+
+
+def _bind_arg(key):
+    k = _arg_key(key)
+    return lambda view: render_arg(view.evt, k, view.state)
+
+
+def _bind_rawarg(key):
+    k = _arg_key(key)
+    if isinstance(k, int):
+        raise FilterCompileError("evt.rawarg fields must be expressed by name (evt.rawarg.NAME)")
+    return lambda view: rawarg_value(view.evt, k)
 
 
 @evt.field("evt.arg", T.CHARBUF, "one of the event arguments specified by name or by number "
            "(e.g. 'evt.arg.fd' or 'evt.arg[0]'), converted to text like in evt.args.",
-           arg=ArgKind.NAME_SUFFIX, needs={"event", "state"})
+           arg=ArgKind.NAME_SUFFIX, needs={"event", "state"}, binder=_bind_arg)
 def evt_arg(view, key):
-    return _arg(view, key)
+    return render_arg(view.evt, _arg_key(key), view.state)
 
 
 @evt.field("evt.rawarg", T.CHARBUF, "one of the event arguments specified by name, as a raw "
            "value (e.g. 'evt.rawarg.fd').", arg=ArgKind.NAME_SUFFIX,
-           render=lambda v: rawarg_text(v))
+           render=lambda v: rawarg_text(v), binder=_bind_rawarg)
 def evt_rawarg(view, name):
-    real = longest_param_name(name)
-    if real is None:
-        raise FilterCompileError(f"unknown event argument {name!r}")
-    return rawarg_value(view.evt, real)
+    return rawarg_value(view.evt, _arg_key(name))
 
 
 @evt.field("evt.info", T.CHARBUF, "for most events, this field returns the same value as evt.args.",

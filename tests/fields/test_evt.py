@@ -57,5 +57,14 @@ class TestTypeAndTime:
         assert resolve("evt.arg.name")(v) == "/etc/passwd"
         assert resolve("evt.arg", "2")(v) == "O_RDONLY|O_CLOEXEC"
         assert resolve("evt.rawarg.flags")(v) == 4097
+        with pytest.raises(FilterCompileError, match="zzz"):
+            resolve("evt.arg.zzz_not_a_param")   # at compile time, not per event
         with pytest.raises(FilterCompileError):
-            resolve("evt.arg.zzz_not_a_param")(v)
+            resolve("evt.type.is.not_an_event")
+
+    def test_deltatime_is_per_use(self):
+        a, b = resolve("evt.deltatime"), resolve("evt.deltatime")
+        v1 = view(5, [_q(0)], ts=1000)
+        v2 = view(5, [_q(0)], ts=1500)
+        assert (a(v1), a(v2)) == (0, 500)
+        assert b(v2) == 0
