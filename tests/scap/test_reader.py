@@ -135,3 +135,46 @@ class TestHeaderInfo:
         assert [(t, off) for t, off, _ in blocks[1:first_ev]] == \
             [(t, off) for t, _, off in reader.state_blocks]
         assert reader.gzipped == (cap.read_bytes()[:2] == b"\x1f\x8b")
+
+
+def _rewrap(data: bytes, new_type: int, flags: int | None) -> bytes:
+    """Every event block of ``data`` re-framed as ``new_type`` (flags word if given)."""
+    out, pos = [], 0
+    while pos < len(data):
+        t, n = struct.unpack_from("<II", data, pos)
+        if t in F.EVENT_BLOCKS:
+            cpu = data[pos + 8:pos + 10]
+            elen = struct.unpack_from("<I", data, pos + 26)[0]
+            event = data[pos + 10:pos + 10 + elen]
+            body = cpu + (struct.pack("<I", flags) if flags is not None else b"") + event
+            pad = -len(body) % 4
+            total = 8 + len(body) + pad + 4
+            out.append(struct.pack("<II", new_type, total) + body + b"\0" * pad
+                       + struct.pack("<I", total))
+        else:
+            out.append(data[pos:pos + n])
+        pos += n
+    return b"".join(out)
+
+
+class TestOtherEventBlocks:
+    """Flagged, large and pre-release event block types frame like the common ones."""
+
+    @pytest.mark.parametrize("name,new_type,flags", [
+        ("cat_write.scap", F.EVF_BLOCK_TYPE, 3),
+        ("cat_write.scap", F.EV_BLOCK_TYPE_INT, None),
+        ("sample.scap", F.EVF_BLOCK_TYPE_V2, 1),
+        ("sample.scap", F.EV_BLOCK_TYPE_V2_LARGE, None),
+        ("sample.scap", F.EVF_BLOCK_TYPE_V2_LARGE, 2),
+    ])
+    def test_same_events(self, name, new_type, flags, tmp_path):
+        """Same numbers, headers and bytes; flags come through."""
+        cap = next(p for p in CAPTURES if p.name == name)
+        data, _ = _blocks(cap)
+        p = tmp_path / "rewrapped.scap"
+        p.write_bytes(_rewrap(data, new_type, flags))
+        old = list(ScapReader(cap).events())
+        new = list(ScapReader(p).events())
+        assert [(e.num, e.ts, e.tid, e.type, e.nparams, e.data) for e in new] == \
+            [(e.num, e.ts, e.tid, e.type, e.nparams, e.data) for e in old]
+        assert {e.flags for e in new} == {flags or 0}
