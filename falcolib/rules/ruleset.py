@@ -4,10 +4,17 @@
 event's type (rules that cannot be narrowed are checked for every event).
 With ``first=True`` (Falco's default ``rule_matching: first``) it stops at
 the first matching rule in load order.
+
+Like Falco (whose drivers no longer send the enter half of a system call,
+and whose libsinsp filters out the enter events it still reads), rules see
+only exit events and events that have no exit half (container, procexit,
+...): ``enter_events=True`` lets rules see enter events too, as sysdig-era
+Falco did.
 """
 from __future__ import annotations
 
 import fnmatch
+import functools
 from typing import Iterable
 
 import attrs
@@ -45,17 +52,30 @@ class Selection:
         return True
 
 
+@functools.lru_cache(maxsize=1)
+def enter_halves() -> frozenset[int]:
+    """Event types that are the enter half of an enter/exit pair."""
+    from falcolib.decode.table import EVENTS
+    out = set()
+    for t, info in enumerate(EVENTS[:-1]):
+        nxt = EVENTS[t + 1]
+        if info.dir == ">" and nxt.dir == "<" and nxt.name == info.name:
+            out.add(t)
+    return frozenset(out)
+
+
 class Ruleset:
     """Every loaded rule (``rules``), the ones that run (``active``) and the evt.type index."""
 
     __slots__ = ("compiled", "lists", "macros", "items", "result", "selection", "active",
-                 "required_engine_version", "required_plugin_versions", "_by_type", "_any")
+                 "required_engine_version", "required_plugin_versions", "enter_events",
+                 "_by_type", "_any", "_skip")
 
     def __init__(self, compiled: Iterable[CompiledRule], *, items: Iterable = (),
                  lists: Iterable[List] = (), macros: Iterable[Macro] = (),
                  result: LoadResult | None = None, selection: Selection | None = None,
                  required_engine_version: str | None = None,
-                 required_plugin_versions: tuple = ()):
+                 required_plugin_versions: tuple = (), enter_events: bool = False):
         self.compiled: tuple[CompiledRule, ...] = tuple(compiled)
         self.items = tuple(items)          # lists, macros and rules in definition order
         self.lists = tuple(lists)
@@ -68,6 +88,8 @@ class Ruleset:
             c for c in self.compiled if self.selection.selects(c.rule))
         self._any = tuple(c for c in self.active if c.evttypes is None)
         self._by_type: dict[int, tuple[CompiledRule, ...]] = {}
+        self.enter_events = enter_events
+        self._skip = frozenset() if enter_events else enter_halves()
 
     def __repr__(self) -> str:
         return (f"<Ruleset {len(self.compiled)} rules ({len(self.active)} active), "
@@ -89,7 +111,8 @@ class Ruleset:
 
     def select(self, min_priority: Priority | str | None = None,
                disable_rules: Iterable[str] = (), disable_tags: Iterable[str] = (),
-               only_tags: Iterable[str] = (), enable_rules: Iterable[str] = ()) -> "Ruleset":
+               only_tags: Iterable[str] = (), enable_rules: Iterable[str] = (),
+               enter_events: bool | None = None) -> "Ruleset":
         """A Ruleset running only the selected rules (the loaded rules are shared)."""
         sel = Selection(min_priority if min_priority is not None else Priority.DEBUG,
                         tuple(disable_rules), frozenset(disable_tags), frozenset(only_tags),
@@ -97,7 +120,8 @@ class Ruleset:
         return Ruleset(self.compiled, items=self.items, lists=self.lists, macros=self.macros,
                        result=self.result, selection=sel,
                        required_engine_version=self.required_engine_version,
-                       required_plugin_versions=self.required_plugin_versions)
+                       required_plugin_versions=self.required_plugin_versions,
+                       enter_events=self.enter_events if enter_events is None else enter_events)
 
     def evttypes(self) -> frozenset[int] | None:
         """Event types any active rule can match; None when some rule needs every event."""
@@ -106,14 +130,14 @@ class Ruleset:
         out: set[int] = set()
         for c in self.active:
             out |= c.evttypes
-        return frozenset(out)
+        return frozenset(out - self._skip)
 
     def matcher_for(self, evt_type: int) -> tuple[CompiledRule, ...]:
         """The active rules that can match an event of this type, in load order."""
         hit = self._by_type.get(evt_type)
         if hit is None:
-            hit = tuple(c for c in self.active
-                        if c.evttypes is None or evt_type in c.evttypes)
+            hit = () if evt_type in self._skip else tuple(
+                c for c in self.active if c.evttypes is None or evt_type in c.evttypes)
             self._by_type[evt_type] = hit
         return hit
 

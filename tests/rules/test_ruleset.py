@@ -5,8 +5,9 @@ from collections import Counter
 
 import pytest
 
-from falcolib.decode.table import types_named
+from falcolib.decode.table import EVENTS, types_named
 from falcolib.rules import Priority
+from falcolib.rules.ruleset import enter_halves
 
 from .conftest import SHARED, load
 
@@ -50,6 +51,10 @@ def views():
         return list(iter_views(backend))
 
 
+def exit_of(name: str) -> int:
+    return min(t for t in types_named(name) if EVENTS[t].dir == "<")
+
+
 def hits(ruleset, views, first=True) -> Counter:
     return Counter(c.name for v in views for c in ruleset.match(v, first=first))
 
@@ -59,18 +64,27 @@ class TestIndex:
 
     def test_matcher_for(self):
         rs = load(RULES)
-        open_x = min(types_named("open"))
-        assert [c.name for c in rs.matcher_for(open_x)] == ["Opens", "Files", "Anything exit"]
-        close_x = min(types_named("close"))
-        assert [c.name for c in rs.matcher_for(close_x)] == ["Files", "Anything exit"]
-        mmap = min(types_named("mmap"))
-        assert [c.name for c in rs.matcher_for(mmap)] == ["Anything exit"]
+        assert [c.name for c in rs.matcher_for(exit_of("open"))] == \
+            ["Opens", "Files", "Anything exit"]
+        assert [c.name for c in rs.matcher_for(exit_of("close"))] == ["Files", "Anything exit"]
+        assert [c.name for c in rs.matcher_for(exit_of("mmap"))] == ["Anything exit"]
+
+    def test_enter_events_skipped(self):
+        """As in Falco, rules never see the enter half of a system call (unless asked)."""
+        rs = load(RULES)
+        open_e = exit_of("open") - 1
+        assert EVENTS[open_e].dir == ">" and rs.matcher_for(open_e) == ()
+        assert [c.name for c in rs.select(enter_events=True).matcher_for(open_e)] == \
+            ["Opens", "Files", "Anything exit"]
+        # events without an exit half stay visible (container, procexit, ...)
+        procexit = min(types_named("procexit"))
+        assert [c.name for c in rs.matcher_for(procexit)] == ["Anything exit"]
 
     def test_evttypes_union(self):
         rs = load(RULES)
         assert rs.evttypes() is None           # "Anything exit" needs every event
         narrow = rs.select(disable_rules=["Anything*"])
-        assert narrow.evttypes() == types_named("open") | types_named("close")
+        assert narrow.evttypes() == (types_named("open") | types_named("close")) - enter_halves()
 
 
 class TestMatching:
