@@ -33,6 +33,43 @@ for _e in EVENTS:
 del _e, _i
 
 
+_INT_LAYOUT = {
+    "PT_INT8": ("<b", True), "PT_INT16": ("<h", True), "PT_INT32": ("<i", True),
+    "PT_INT64": ("<q", True), "PT_UINT8": ("<B", False), "PT_UINT16": ("<H", False),
+    "PT_UINT32": ("<I", False), "PT_UINT64": ("<Q", False), "PT_ERRNO": ("<q", True),
+    "PT_FD": ("<q", True), "PT_PID": ("<q", True), "PT_FLAGS8": ("<B", False),
+    "PT_FLAGS16": ("<H", False), "PT_FLAGS32": ("<I", False), "PT_UID": ("<I", False),
+    "PT_GID": ("<I", False), "PT_MODE": ("<I", False), "PT_RELTIME": ("<Q", False),
+    "PT_ABSTIME": ("<Q", False), "PT_SIGTYPE": ("<B", False), "PT_SYSCALLID": ("<H", False),
+    "PT_ENUMFLAGS8": ("<B", False), "PT_ENUMFLAGS16": ("<H", False),
+    "PT_ENUMFLAGS32": ("<I", False), "PT_FD32": ("<i", True), "PT_PID32": ("<i", True),
+    "PT_SIGSET": ("<I", False), "PT_PORT": ("<H", False),
+}
+
+
+def _span_decoder(ptype: str):
+    """decoder(buf, pos, length): integers unpack in place, others get a slice."""
+    layout = _INT_LAYOUT.get(ptype)
+    if layout is None:
+        dec = values.DECODERS[ptype]
+        return lambda buf, pos, ln: dec(buf[pos:pos + ln])
+    st = struct.Struct(layout[0])
+    size, signed, unpack_from = st.size, layout[1], st.unpack_from
+
+    def dec_int(buf, pos, ln):
+        if ln == size:
+            return unpack_from(buf, pos)[0]
+        return int.from_bytes(buf[pos:pos + min(ln, size)], "little", signed=signed)
+    return dec_int
+
+
+_SPAN_DECODERS = {t: _span_decoder(t) for t in values.DECODERS}
+# per type: the decoder of each parameter (None: PT_DYN, resolved per value)
+_TYPE_DECODERS: list[tuple] = [
+    tuple(None if p.type == "PT_DYN" else _SPAN_DECODERS[p.type] for p in e.params)
+    for e in EVENTS]
+
+
 def _lengths_struct(n: int, large: bool) -> struct.Struct:
     key = (n, large)
     s = _LEN_STRUCTS.get(key)
@@ -99,15 +136,19 @@ class Event:
         large = raw.type in _LARGE
         base = raw.off + raw.hdr
         end = raw.off + raw.size
-        st = _lengths_struct(n, large)
+        st = _LEN_STRUCTS.get((n, large)) or _lengths_struct(n, large)
         spans = []
         if n and base + st.size <= end:
             pos = base + st.size
+            append = spans.append
             for ln in st.unpack_from(raw.buf, base):
-                if pos + ln > end:  # truncated event: keep what fits
-                    ln = max(0, end - pos)
-                spans.append((pos, ln))
-                pos += ln
+                nxt = pos + ln
+                if nxt > end:  # truncated event: keep what fits
+                    append((pos, max(0, end - pos)))
+                    pos = end
+                    continue
+                append((pos, ln))
+                pos = nxt
         self._spans = spans
         self._vals = [_NOT_LOADED] * len(spans)
         return spans
@@ -146,7 +187,13 @@ class Event:
             return None
         v = vals[key]
         if v is _NOT_LOADED:
-            v = vals[key] = self._decode(key)
+            decs = _TYPE_DECODERS[self.type]
+            dec = decs[key] if key < len(decs) else None
+            if dec is not None:
+                pos, ln = self._spans[key]
+                v = vals[key] = dec(self.raw.buf, pos, ln)
+            else:
+                v = vals[key] = self._decode(key)
         return v
 
     def _decode(self, i: int):
@@ -164,8 +211,17 @@ class Event:
         return _DECODERS[ptype](data)
 
     def values(self) -> tuple:
-        """Every parameter, decoded."""
-        return tuple(self.value(i) for i in range(self.nparams))
+        """Every parameter, decoded (one pass; fills the per-value cache)."""
+        spans = self._spans if self._spans is not None else self._load()
+        vals = self._vals
+        decs = _TYPE_DECODERS[self.type]
+        buf = self.raw.buf
+        ndec = len(decs)
+        for i, (pos, ln) in enumerate(spans):
+            if vals[i] is _NOT_LOADED:
+                dec = decs[i] if i < ndec else None
+                vals[i] = dec(buf, pos, ln) if dec is not None else self._decode(i)
+        return tuple(vals)
 
     @property
     def res(self):
