@@ -85,6 +85,8 @@ class ScapReader:
         self._consumed = False    # events iterated
         self._snapshot: StateSnapshot | None = None
         self._in_preamble = True
+        self._gen = None
+        self._stop_requested = False
 
     # ------------------------------------------------------------ plumbing
 
@@ -235,7 +237,20 @@ class ScapReader:
         if self._consumed:
             raise ValueError("a ScapReader's events can be iterated only once")
         self._consumed = True
-        return self._iterate(headers_only)
+        self._gen = self._iterate(headers_only)
+        return self._gen
+
+    def stop(self) -> None:
+        """End the iteration: at once when called between two events (from the
+        consuming loop), otherwise (another thread, a signal handler while
+        the reader runs) at the end of the current chunk."""
+        self._stop_requested = True
+        gen = self._gen
+        if gen is not None:
+            try:
+                gen.close()
+            except ValueError:   # running right now: the slow path will see the flag
+                pass
 
     def _iterate(self, headers_only: bool):
         try:
@@ -291,6 +306,8 @@ class ScapReader:
                 self._pos = pos
                 self.events_read = num
                 # slow path: one block of any kind, refilling as needed
+                if self._stop_requested:
+                    return
                 if not self._fill(8):
                     if len(self._buf) - self._pos:
                         raise self._truncated_header()

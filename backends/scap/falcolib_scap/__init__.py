@@ -35,6 +35,7 @@ class ScapBackend:
         self._max_type = max_type
         self._reader = None
         self._stopped = False
+        self._iter = None
         self._stats = BackendStats()
 
     def set_event_types(self, types: frozenset[int] | None) -> None:
@@ -53,14 +54,12 @@ class ScapBackend:
             self._reader.close()
 
     def __iter__(self) -> Iterator[RawEvent]:
+        # the reader's own generator, not a wrapper: one less frame per event
         if self._reader is None:
             self.__enter__()
-        reader = self._reader
-        for raw in reader.events():
-            if self._stopped:
-                break
-            yield raw
-        self._update()
+        if self._iter is None:
+            self._iter = iter(()) if self._stopped else self._reader.events()
+        return self._iter
 
     def snapshot(self) -> StateSnapshot:
         if self._reader is None:
@@ -68,11 +67,15 @@ class ScapBackend:
         return self._reader.snapshot()
 
     def stats(self) -> BackendStats:
+        """Counters; events_read is exact at the end of the replay and at most
+        one read chunk behind during it."""
         self._update()
         return self._stats
 
     def stop(self) -> None:
         self._stopped = True
+        if self._reader is not None:
+            self._reader.stop()
 
     def _update(self) -> None:
         r = self._reader
