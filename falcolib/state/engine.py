@@ -415,7 +415,7 @@ def fd_from_record(fr) -> FdInfo | None:
         fi.name = f"{fi.sip}:{fi.sport}"
     elif ftype == F.FD_UNIX_SOCK:
         fi.usrc, fi.udst = fr.source, fr.dest
-        fi.name = fr.name
+        fi.name = "".join(ch for ch in fr.name if ch.isprintable())  # as sysdig prints it
         fi.flags |= F.FLAGS_ROLE_CLIENT if not fr.name else F.FLAGS_ROLE_SERVER
     elif ftype == F.FD_FILE_V2:
         fi.openflags = fr.flags

@@ -54,11 +54,11 @@ TYPESTRING = {
 
 # scap_l4_proto
 L4_UNKNOWN = 0
-L4_TCP = 1
-L4_UDP = 2
-L4_ICMP = 3
-L4_RAW = 4
-L4_NA = 255
+L4_NA = 1
+L4_TCP = 2
+L4_UDP = 3
+L4_ICMP = 4
+L4_RAW = 5
 L4_NAMES = {L4_TCP: "tcp", L4_UDP: "udp", L4_ICMP: "icmp", L4_RAW: "raw"}
 
 # sinsp_fdinfo flags
