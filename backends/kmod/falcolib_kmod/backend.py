@@ -22,8 +22,8 @@ from falcolib.errors import BackendUnavailable
 from falcolib_kmod import protocol as P
 from falcolib_kmod.ioctl import DriverControl, DriverError, KernelDriver
 from falcolib_kmod.ring import (BUFFER_EMPTY_THRESHOLD_B, BUFFER_EMPTY_WAIT_MAX,
-                                BUFFER_EMPTY_WAIT_START, CorruptBuffer, Ring, merge_round,
-                                parse_block)
+                                BUFFER_EMPTY_WAIT_START, DEV_MASK, DEV_SHIFT, OFF_MASK,
+                                CorruptBuffer, Ring, merge_keys, merge_round, parse_block)
 
 _DEV_NUMBER = re.compile(r"(\d+)$")
 
@@ -223,6 +223,7 @@ class KmodBackend:
         rings = self._rings
         stats = self._stats
         new = make_raw
+        tuple_new = tuple.__new__
         unpack = P.EVT_HDR.unpack_from
         wait = BUFFER_EMPTY_WAIT_START
         threshold = self._threshold
@@ -264,27 +265,52 @@ class KmodBackend:
                         pos = len(blk)
                         break
                     num += 1
-                    yield new(ts, tid, etype, np, cpu, blk, pos, elen, 26, 0, num)
+                    yield tuple_new(RawEvent, (ts, tid, etype, np, cpu, blk, pos, elen, 26, 0, num))
                     pos += elen
                 stats.events_read = num
                 r.advance(tail, pos)
                 continue
-            parsed = []
-            for i, (r, tail, blk, _) in enumerate(live):
-                try:
-                    parsed.append(parse_block(blk, i))
-                except CorruptBuffer:
-                    stats.dropped_decode += 1
-                    r.advance(tail, len(blk))
-                    parsed.append(([], True))
-            merged, consumed = merge_round(parsed, [f for *_, f in live])
-            for ts, off, elen, tid, etype, np, i in merged:
-                num += 1
-                r, _, blk, _ = live[i]
-                yield new(ts, tid, etype, np, r.cpu, blk, off, elen, 26, 0, num)
+            blks = [b for _, _, b, _ in live]
+            try:
+                fast = merge_keys(blks, [f for *_, f in live])
+            except CorruptBuffer:
+                fast = None
+            if fast is not None:
+                keys, consumed = fast
+                cpus = [r.cpu for r, *_ in live]
+                for k in keys:
+                    i = (k >> DEV_SHIFT) & DEV_MASK
+                    pos = k & OFF_MASK
+                    blk = blks[i]
+                    ts, tid, elen, etype, np = unpack(blk, pos)
+                    num += 1
+                    yield tuple_new(RawEvent, (ts, tid, etype, np, cpus[i], blk, pos, elen, 26, 0, num))
+            else:
+                merged, consumed = self._merge_slow(live)
+                for ts, off, elen, tid, etype, np, i in merged:
+                    num += 1
+                    r, _, blk, _ = live[i]
+                    yield new(ts, tid, etype, np, r.cpu, blk, off, elen, 26, 0, num)
             stats.events_read = num
             for (r, tail, _, _), n in zip(live, consumed):
                 r.advance(tail, n)
+
+    def _merge_slow(self, live):
+        """Blocks whose timestamps go back, or a corrupt block: libscap's
+        greedy merge; a corrupt block is counted and skipped whole."""
+        parsed = []
+        skipped = []
+        for i, (r, tail, blk, _) in enumerate(live):
+            try:
+                parsed.append(parse_block(blk, i))
+                skipped.append(False)
+            except CorruptBuffer:
+                self._stats.dropped_decode += 1
+                parsed.append(([], True))
+                skipped.append(True)
+        merged, consumed = merge_round(parsed, [f for *_, f in live])
+        consumed = [len(live[i][2]) if skip else n for i, (n, skip) in enumerate(zip(consumed, skipped))]
+        return merged, consumed
 
     # -- state and counters --------------------------------------------
     def snapshot(self) -> StateSnapshot:

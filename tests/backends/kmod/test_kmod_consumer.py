@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from falcolib.decode.table import types_named
-from falcolib.scap.reader import ScapReader
+from falcolib_scap import ScapBackend
 from falcolib_kmod import KmodBackend
 from falcolib_kmod.sim import Producer, SimDriver, spread_events, to_ring_event
 
@@ -22,7 +22,8 @@ pytestmark = pytest.mark.skipif(not CAPTURES, reason="shared captures not found"
 
 
 def _raws(path):
-    return list(ScapReader(path).events())
+    with ScapBackend(path) as backend:
+        return list(backend)
 
 
 def _key(raw):

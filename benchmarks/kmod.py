@@ -1,0 +1,139 @@
+"""Kernel-module backend throughput vs the scap backend, on the same events (one run).
+
+    python3 benchmarks/kmod.py [REPEAT] [NCPUS]
+
+The events of every shared capture, REPEAT times (timestamps renumbered so
+that time moves forward), are spread over NCPUS simulated per-CPU ring
+buffers of the driver's default size. Measured:
+
+* scap backend: the same events (bytes, CPUs, timestamps) written to one
+  capture with ScapWriter, replayed (gzipped, and plain: the baseline);
+* kmod, consumer only: the rings filled beforehand (the kernel's part costs
+  the consumer nothing), then drained through KmodBackend;
+* kmod, with a producer thread writing while the consumer reads (the
+  simulated kernel then shares the interpreter with the consumer).
+
+Prints events/s and the ratio kmod / scap (target: at least 1x).
+"""
+from __future__ import annotations
+
+import struct
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from falcolib.backend.model import make_raw
+from falcolib.scap.writer import ScapWriter
+from falcolib_kmod import KmodBackend
+from falcolib_kmod.protocol import EVT_HDR
+from falcolib_kmod.sim import Producer, SimDriver, spread_events, to_ring_event
+from falcolib_scap import ScapBackend
+
+CAPS = sorted((Path(__file__).resolve().parents[1] / ".." / "shared" / "captures").glob("*.scap"))
+TS = struct.Struct("<Q")
+
+
+def ring_events(repeat: int, ncpus: int):
+    raws = []
+    for _ in range(repeat):
+        for cap in CAPS:
+            with ScapBackend(cap) as b:
+                raws.extend(b)
+    events = spread_events(raws, ncpus, seed=1)
+    # renumber timestamps: strictly by position, equal where the capture had equal ones
+    out, ts, last = [], 10**18, None
+    for (cpu, data, etype), raw in zip(events, raws):
+        if raw.ts != last:
+            ts += 1000
+        last = raw.ts
+        out.append((cpu, TS.pack(ts) + data[8:], etype))
+    return out
+
+
+def scap_rate(events, compress: bool) -> tuple[int, float]:
+    """The same events (same bytes, CPUs, timestamps) written to one capture, replayed."""
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "same.scap"
+        with ScapWriter(path, compress=compress) as w:
+            for cpu, data, _ in events:
+                ts, tid, elen, etype, nparams = EVT_HDR.unpack_from(data)
+                w.write(make_raw(ts, tid, etype, nparams, cpu, data, 0, elen))
+        n = 0
+        t0 = time.perf_counter()
+        with ScapBackend(path, max_type=None) as b:
+            for _ in b:
+                n += 1
+        return n, time.perf_counter() - t0
+
+
+def ring_size(events, ncpus: int) -> int:
+    """The smallest power of two holding every CPU's share (at least 8 MiB)."""
+    per_cpu = [0] * ncpus
+    for cpu, data, _ in events:
+        per_cpu[cpu] += len(data)
+    size = 8 << 20
+    while size <= max(per_cpu):
+        size *= 2
+    return size
+
+
+def kmod_prefilled(events, ncpus: int) -> tuple[int, float]:
+    with tempfile.TemporaryDirectory() as d:
+        drv = SimDriver(d, ncpus, buffer_bytes_dim=ring_size(events, ncpus))
+        with KmodBackend(devices_glob=drv.devices_glob, driver=drv) as b:
+            prod = Producer(drv, events, policy="drop")
+            prod.run()
+            assert not prod.dropped, "rings too small for the benchmark"
+            b.stop()
+            n = 0
+            t0 = time.perf_counter()
+            for _ in b:
+                n += 1
+            dt = time.perf_counter() - t0
+        drv.close()
+    return n, dt
+
+
+def kmod_concurrent(events, ncpus: int) -> tuple[int, float, int]:
+    with tempfile.TemporaryDirectory() as d:
+        drv = SimDriver(d, ncpus, buffer_bytes_dim=8 << 20)
+        with KmodBackend(devices_glob=drv.devices_glob, driver=drv) as b:
+            prod = Producer(drv, events, policy="wait", timeout=600)
+
+            def watch():
+                prod.join()
+                b.stop()
+
+            n = 0
+            t0 = time.perf_counter()
+            prod.start()
+            threading.Thread(target=watch, daemon=True).start()
+            for _ in b:
+                n += 1
+            dt = time.perf_counter() - t0
+        drv.close()
+    return n, dt, sum(prod.dropped.values())
+
+
+def main(repeat: int = 20, ncpus: int = 4) -> None:
+    events = ring_events(repeat, ncpus)
+    n_gz, t_gz = scap_rate(events, True)
+    n_scap, t_scap = scap_rate(events, False)
+    n_pre, t_pre = kmod_prefilled(events, ncpus)
+    n_con, t_con, dropped = kmod_concurrent(events, ncpus)
+    assert n_pre == n_scap == n_con == n_gz, (n_pre, n_scap, n_con, n_gz)
+    scap = n_scap / t_scap
+    print(f"{'scap backend, same events, .scap.gz':<40} {n_gz / t_gz:>12,.0f} events/s")
+    print(f"{'scap backend, same events, .scap':<40} {scap:>12,.0f} events/s  (the baseline)")
+    for label, n, t in ((f"kmod consumer, {ncpus} CPUs prefilled", n_pre, t_pre),
+                        (f"kmod with producer thread, {ncpus} CPUs", n_con, t_con)):
+        rate = n / t
+        print(f"{label:<40} {rate:>12,.0f} events/s  ratio {rate / scap:.2f}x")
+    print(f"({n_scap} events: {len(CAPS)} captures x {repeat}; {dropped} dropped)")
+
+
+if __name__ == "__main__":
+    args = [int(a) for a in sys.argv[1:3]]
+    main(*args)
