@@ -11,7 +11,7 @@ from __future__ import annotations
 from falcolib.fields.catalogue import ArgKind, FieldClass, FieldType as T
 from falcolib.fields.proc import render_bool
 from falcolib.state import fdinfo as F
-from falcolib.state.paths import concatenate
+from falcolib.state.paths import concatenate, erase_invalid
 from falcolib.state.sockaddr import sockaddr_text, socktuple_text
 
 fd = FieldClass("fd", "Every syscall that has a file descriptor in its arguments has these fields set with information related to the file.")
@@ -110,11 +110,11 @@ def fd_typechar(view):
 
 
 def _name(view, fi):
-    if fi is None:
-        return name_from_creator(view)
-    if _enum(view) == "PPME_SOCKET_CONNECT_X" and (view.evt.value(0) or 0) < 0:
-        return name_from_creator(view)
-    return fi.name
+    """fd.name as sysdig extracts it (non-printable bytes erased: sanitize_string)."""
+    if fi is None or (_enum(view) == "PPME_SOCKET_CONNECT_X" and (view.evt.value(0) or 0) < 0):
+        name = name_from_creator(view)
+        return None if name is None else erase_invalid(name)
+    return erase_invalid(fi.name)
 
 
 @_field("fd.name", T.CHARBUF, "FD full name. If the fd is a file, this field contains the full path. If the FD is a socket, this field contain the connection tuple.")
@@ -150,7 +150,8 @@ def fd_directory(view):
         return None if name is None else _dirname(name)
     if not (fi.is_file or fi.type == F.FD_DIRECTORY):
         return None
-    return _dirname(fi.name) if fi.is_file else fi.name
+    name = erase_invalid(fi.name)
+    return _dirname(name) if fi.is_file else name
 
 
 @_field("fd.filename", T.CHARBUF, "If the fd is a file, the filename without the path.")
@@ -163,10 +164,11 @@ def fd_filename(view):
         return None
     if not fi.is_file:
         return None
-    pos = fi.name.rfind("/")
+    name = erase_invalid(fi.name)
+    pos = name.rfind("/")
     if pos < 0:
         return "/"
-    return fi.name[pos + 1:] if pos < len(fi.name) - 1 else fi.name
+    return name[pos + 1:] if pos < len(name) - 1 else name
 
 
 def _is_local(view, ip: str) -> bool:

@@ -20,7 +20,7 @@ from falcolib.state import fdinfo as F
 from falcolib.state.containers import ContainerInfo, ContainerTable
 from falcolib.state.fdinfo import FdInfo
 from falcolib.state.interfaces import Interfaces
-from falcolib.state.paths import concatenate
+from falcolib.state.paths import concatenate, erase_invalid
 from falcolib.state.sockaddr import ip4, ip6, is_v4mapped
 from falcolib.state.threadinfo import (
     CL_ACTIVE, CL_CLONE_FILES, CL_CLONE_THREAD, CL_IS_MAIN_THREAD, NO_UID, ThreadInfo,
@@ -274,7 +274,10 @@ class State:
         fi = t.fds.get(fd)
         if fi is None:
             return None
-        return f"<{fi.typechar}>{fi.name}"
+        proto = ""
+        if fi.type in F.SOCKET_TYPES:
+            proto = _L4_CHAR.get(fi.l4(), "")
+        return f"<{fi.typechar}{proto}>{erase_invalid(fi.name)}"
 
     def thread_comm(self, tid: int) -> str | None:
         t = self.threads.get(tid)
@@ -383,6 +386,9 @@ class State:
         return enter
 
 
+_L4_CHAR = {F.L4_TCP: "t", F.L4_UDP: "u", F.L4_ICMP: "i", F.L4_RAW: "r"}
+
+
 def _with_slash(path: str) -> str:
     return path if path.endswith("/") else path + "/"
 
@@ -415,7 +421,7 @@ def fd_from_record(fr) -> FdInfo | None:
         fi.name = f"{fi.sip}:{fi.sport}"
     elif ftype == F.FD_UNIX_SOCK:
         fi.usrc, fi.udst = fr.source, fr.dest
-        fi.name = "".join(ch for ch in fr.name if ch.isprintable())  # as sysdig prints it
+        fi.name = fr.name
         fi.flags |= F.FLAGS_ROLE_CLIENT if not fr.name else F.FLAGS_ROLE_SERVER
     elif ftype == F.FD_FILE_V2:
         fi.openflags = fr.flags

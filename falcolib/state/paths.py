@@ -19,6 +19,18 @@ def sanitize(data: bytes) -> bytes:
     return data.translate(_SANITIZE)
 
 
+_INVALID = bytes(b for b in range(256) if b not in _PRINTABLE)
+
+
+def erase_invalid(data: bytes | str) -> str:
+    """Drop every byte that is not printable ASCII (sysdig's sanitize_string)."""
+    if isinstance(data, str):
+        if data.isascii() and data.isprintable():
+            return data
+        data = data.encode("utf-8", "surrogateescape")
+    return data.translate(None, _INVALID).decode("ascii")
+
+
 def _rewind(out: bytearray) -> None:
     """Drop the last path component of ``out`` (which ends with '/')."""
     if len(out) <= 1:

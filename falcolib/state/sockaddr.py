@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 
-from falcolib.state.paths import sanitize
+from falcolib.state.paths import erase_invalid
 
 AF_UNIX = 1
 AF_INET = 2
@@ -36,7 +36,7 @@ def unix_path(b: bytes) -> str:
     nul = b.find(b"\0")
     if nul >= 0:
         b = b[:nul]
-    return sanitize(bytes(b)).decode("ascii")
+    return erase_invalid(bytes(b))
 
 
 def tuple_text(family: int, sip: str, sport: int, dip: str, dport: int) -> str:
