@@ -212,3 +212,38 @@ class AlertFormat:
 
 
 DEFAULT_FORMAT = AlertFormat()
+
+
+class PendingAlert:
+    """An alert on its way to the sinks, rendered lazily and at most once per form.
+
+    The dispatcher queues one of these per alert to every sink; each sink's worker thread
+    asks for the form it wants, so rendering happens off the event loop, once for all
+    sinks, and never for an alert every queue had to drop.
+    """
+
+    __slots__ = ("alert", "format", "_line", "_json")
+
+    def __init__(self, alert: Alert, fmt: AlertFormat) -> None:
+        self.alert = alert
+        self.format = fmt
+        self._line: str | None = None
+        self._json: str | None = None
+
+    def json(self) -> str:
+        if self._json is None:
+            self._json = self.format.json(self.alert)
+        return self._json
+
+    def line(self) -> str:
+        if self._line is None:
+            self._line = self.json() if self.format.json_output else self.format.text(self.alert)
+        return self._line
+
+    def payload(self, wants: str) -> Any:
+        """What a sink with ``wants`` (line, json, alert) receives."""
+        if wants == "line":
+            return self.line()
+        if wants == "json":
+            return self.json()
+        return self.alert

@@ -1,20 +1,21 @@
 """Fan-out of alerts to the sinks, with the counters stats and metrics report.
 
 :meth:`Dispatcher.publish` is what the engine calls for each alert: it counts the alert
-per (rule, priority), renders the line and/or JSON once, and hands them to every sink's
-queue without ever blocking. :func:`build_dispatcher` makes the sinks a Config enables.
+per (rule, priority) and hands it to every sink's queue without ever blocking; the sinks'
+threads render it, once for all of them. :func:`build_dispatcher` makes the sinks a Config enables.
 """
 from __future__ import annotations
 
 import logging
 import signal
 import sys
+import threading
 from collections import Counter
 from typing import Any, Callable, Iterable, TextIO
 
 import attrs
 
-from falcolib.outputs.alert import Alert, AlertFormat
+from falcolib.outputs.alert import Alert, AlertFormat, PendingAlert
 from falcolib.outputs.sinks.base import Sink, SinkRunner, SinkStats
 
 __all__ = ["Dispatcher", "OutputStats", "build_dispatcher"]
@@ -52,6 +53,7 @@ class Dispatcher:
         self.runners: list[SinkRunner] = list(runners)
         self._counts: Counter = Counter()
         self._started = False
+        self._lock = threading.Lock()
 
     def add(self, sink: Sink, capacity: int = 1024) -> SinkRunner:
         """Add a sink (e.g. a CallableSink); started now if the dispatcher runs."""
@@ -68,22 +70,20 @@ class Dispatcher:
         return self
 
     def publish(self, alert: Alert) -> None:
-        """Count and queue ``alert`` for every sink; never blocks, never raises for a sink."""
+        """Count and queue ``alert`` for every sink; never blocks, never raises for a sink.
+
+        Rendering (text, JSON) happens in the sinks' threads, once for all of them.
+
+        Safe from several threads (the engine loop, the stats ticker): an uncontended lock.
+        """
+        with self._lock:
+            self._publish(alert)
+
+    def _publish(self, alert: Alert) -> None:
         self._counts[(alert.rule, alert.priority)] += 1
-        line = body = None
+        pending = PendingAlert(alert, self.format)
         for runner in self.runners:
-            wants = runner.wants
-            if wants == "line":
-                if line is None:
-                    line = self.format.render(alert)
-                runner.submit(line)
-            elif wants == "json":
-                if body is None:
-                    body = line if (line is not None and self.format.json_output) \
-                        else self.format.json(alert)
-                runner.submit(body)
-            else:
-                runner.submit(alert)
+            runner.submit(pending)
 
     def reopen(self) -> None:
         """Ask every sink to reopen (SIGUSR1: log rotation); safe from a signal handler."""

@@ -9,12 +9,14 @@ so ``submitted == delivered + dropped + failed + discarded`` once closed.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from typing import Any, Protocol
 
 import attrs
+
+from falcolib.outputs.alert import PendingAlert
 
 __all__ = ["BaseSink", "Sink", "SinkRunner", "SinkStats"]
 
@@ -40,6 +42,7 @@ class Sink(Protocol):
     def flush(self) -> None: ...
     def reopen(self) -> None: ...
     def close(self) -> None: ...
+    def take_lost(self) -> int: ...
 
 
 @attrs.frozen
@@ -62,7 +65,12 @@ class SinkStats:
 
 
 class SinkRunner:
-    """Runs one sink behind a bounded queue in a daemon thread."""
+    """Runs one sink behind a bounded queue in a daemon thread.
+
+    The queue is a deque: ``submit`` is a length check and an append (no lock, no
+    exception when full), and wakes the worker only when it sleeps. ``submit`` must be
+    called from one thread at a time (Dispatcher.publish serialises its callers).
+    """
 
     def __init__(self, sink: Sink, capacity: int = 1024) -> None:
         if capacity < 1:
@@ -71,10 +79,12 @@ class SinkRunner:
         self.name = sink.name
         self.wants = sink.wants
         self.capacity = capacity
-        self._queue: queue.Queue = queue.Queue(capacity)
-        self._put = self._queue.put_nowait
+        self._queue: deque = deque()
+        self._wake = threading.Event()
+        self._idle = False
         self._thread: threading.Thread | None = None
-        self._reopen = threading.Event()
+        self._reopen = False
+        self._stopping = False
         self._abandoned = False
         self._inflight = 0
         self.submitted = 0
@@ -84,7 +94,6 @@ class SinkRunner:
         self.discarded = 0
         self.reopens = 0
         self._last_drop_log = 0.0
-        self._drops_logged = 0
         self._last_fail_log = 0.0
 
     # -- event-loop side ----------------------------------------------------------------
@@ -98,10 +107,8 @@ class SinkRunner:
     def submit(self, item: Any) -> bool:
         """Queue ``item`` for the sink; False (and counted) if the queue is full. Never blocks."""
         self.submitted += 1
-        try:
-            self._put(item)
-            return True
-        except queue.Full:
+        queue = self._queue
+        if len(queue) >= self.capacity or self._stopping:
             self.dropped += 1
             now = time.monotonic()
             if now - self._last_drop_log >= _LOG_EVERY_S:
@@ -109,38 +116,42 @@ class SinkRunner:
                           self.name, self.capacity, self.dropped)
                 self._last_drop_log = now
             return False
+        queue.append(item)
+        if self._idle:
+            self._wake.set()
+        return True
 
     def reopen(self) -> None:
         """Ask the sink to reopen its target (log rotation); done between two alerts."""
-        self._reopen.set()
+        self._reopen = True
+        self._wake.set()
+
+    @property
+    def depth(self) -> int:
+        return len(self._queue)
 
     def stats(self) -> SinkStats:
-        return SinkStats(self.name, self.capacity, self._queue.qsize(), self.submitted,
+        return SinkStats(self.name, self.capacity, len(self._queue), self.submitted,
                          self.delivered, self.dropped, self.failed, self.discarded, self.reopens)
 
     def close(self, timeout: float = 2.0) -> SinkStats:
         """Deliver what is queued within ``timeout`` seconds, count the rest as discarded."""
         thread = self._thread
-        deadline = time.monotonic() + timeout
-        if thread is not None and thread.is_alive():
-            try:
-                self._queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Full:
-                pass
-            thread.join(max(0.0, deadline - time.monotonic()))
+        self._stopping = True
+        self._queue.append(_STOP)
+        self._wake.set()
+        if thread is not None:
+            thread.join(timeout)
         if thread is not None and thread.is_alive():
             self._abandoned = True
             self.discarded += self._inflight
             log.error("output %s: still blocked after %.1fs, discarding its queued alerts",
                       self.name, timeout)
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
+        while self._queue:
+            item = self._queue.popleft()
             if item is not _STOP:
                 self.discarded += 1
-        if thread is None or not thread.is_alive():
+        if thread is None:
             self._close_sink()
         return self.stats()
 
@@ -150,21 +161,35 @@ class SinkRunner:
             self.sink.close()
         except Exception as exc:  # noqa: BLE001 - a sink failing to close is only logged
             log.error("output %s: close failed: %s", self.name, exc)
+        self._collect_lost()
+
+    def _collect_lost(self) -> None:
+        take = getattr(self.sink, "take_lost", None)
+        lost = take() if take is not None else 0
+        if lost:
+            self.delivered -= lost
+            self.failed += lost
 
     def _work(self) -> None:
         sink = self.sink
-        get = self._queue.get
+        queue = self._queue
+        wake = self._wake
         try:
             sink.open()
         except Exception as exc:  # noqa: BLE001 - the sink retries opening on each alert
             log.error("output %s: cannot open: %s", self.name, exc)
         while True:
-            if self._reopen.is_set():
+            if self._reopen:
                 self._do_reopen()
-            try:
-                item = get(timeout=0.25)
-            except queue.Empty:
+            if not queue:
+                self._flush()
+                self._idle = True
+                if not queue and not self._reopen:
+                    wake.wait(0.5)
+                self._idle = False
+                wake.clear()
                 continue
+            item = queue.popleft()
             if item is _STOP:
                 self._flush()
                 if not self._abandoned:
@@ -172,20 +197,19 @@ class SinkRunner:
                 return
             self._inflight = 1
             try:
-                sink.emit(item)
+                sink.emit(item.payload(self.wants) if type(item) is PendingAlert else item)
             except Exception as exc:  # noqa: BLE001 - counted and logged, never raised
                 self._inflight = 0
-                if not self._abandoned:
-                    self.failed += 1
-                    self._log_failure(exc)
+                if self._abandoned:
+                    return
+                self.failed += 1
+                self._log_failure(exc)
             else:
                 self._inflight = 0
-                if not self._abandoned:
-                    self.delivered += 1
-            if self._abandoned:
-                return
-            if self._queue.empty():
-                self._flush()
+                if self._abandoned:
+                    return
+                self.delivered += 1
+                self._collect_lost()
 
     def _flush(self) -> None:
         try:
@@ -194,7 +218,7 @@ class SinkRunner:
             self._log_failure(exc)
 
     def _do_reopen(self) -> None:
-        self._reopen.clear()
+        self._reopen = False
         self.reopens += 1
         try:
             self.sink.reopen()
@@ -225,3 +249,7 @@ class BaseSink:
 
     def close(self) -> None:
         pass
+
+    def take_lost(self) -> int:
+        """Alerts emitted earlier without error that the sink since learned were lost."""
+        return 0
