@@ -28,6 +28,14 @@ FLUSH_AT = 1 << 20
 MAX_SMALL_BLOCK = 8 + (1 << 16)      # sysdig rejects larger non-"large" event blocks
 
 
+def _large_payload_types() -> frozenset[int]:
+    """Types whose parameter lengths are u32 (EF_LARGE_PAYLOAD): libscap
+    writes them in the *_LARGE event blocks."""
+    from falcolib.decode.table import EVENT_FLAGS, EVENTS
+    bit = EVENT_FLAGS["EF_LARGE_PAYLOAD"]
+    return frozenset(e.code for e in EVENTS if e.flags & bit)
+
+
 class CaptureWriteError(FalcolibError, OSError):
     """A capture file cannot be written."""
 
@@ -47,6 +55,7 @@ class ScapWriter:
             raise CaptureWriteError(f"cannot create capture: {exc.strerror}",
                                     position=Position(file=self.path)) from None
         self._out = bytearray()
+        self._large = _large_payload_types()
         self.events_written = 0
         self._out += encode.section_header()
         self.write_state(snapshot or StateSnapshot())
@@ -77,12 +86,13 @@ class ScapWriter:
         total = fixed + elen
         pad = -total % 4
         total += pad + 4
+        large = total > MAX_SMALL_BLOCK or raw.type in self._large
         if flags:
-            btype = F.EVF_BLOCK_TYPE_V2 if total <= MAX_SMALL_BLOCK else F.EVF_BLOCK_TYPE_V2_LARGE
+            btype = F.EVF_BLOCK_TYPE_V2_LARGE if large else F.EVF_BLOCK_TYPE_V2
             head = _EVF.pack(btype, total, raw.cpu, flags, raw.ts, raw.tid, elen, raw.type,
                              raw.nparams)
         else:
-            btype = F.EV_BLOCK_TYPE_V2 if total <= MAX_SMALL_BLOCK else F.EV_BLOCK_TYPE_V2_LARGE
+            btype = F.EV_BLOCK_TYPE_V2_LARGE if large else F.EV_BLOCK_TYPE_V2
             head = _EV.pack(btype, total, raw.cpu, raw.ts, raw.tid, elen, raw.type, raw.nparams)
         out = self._out
         out += head

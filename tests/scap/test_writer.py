@@ -146,3 +146,47 @@ def test_gzip_output_is_valid_gzip(tmp_path):
     copy_capture(cap, plain)
     copy_capture(cap, packed, compress=True)
     assert gzip.decompress(packed.read_bytes()) == plain.read_bytes()
+
+
+class TestLargePayload:
+    """Events whose type has u32 parameter lengths go into *_LARGE blocks, as libscap writes them."""
+
+    def _write(self, tmp_path):
+        import json
+        from falcolib.backend.model import make_raw
+        from falcolib.decode.table import EVENT_FLAGS, EVENTS, types_named
+        large = EVENT_FLAGS["EF_LARGE_PAYLOAD"]
+        (code,) = [c for c in types_named("container") if EVENTS[c].flags & large]
+        doc = json.dumps({"container": {"id": "0123456789ab", "name": "web",
+                                        "image": "nginx:latest", "type": 0}}).encode() + b"\0"
+        ts = 1_600_000_000_000_000_000
+        data = struct.pack("<QQIHI", ts, (1 << 64) - 1, 30 + len(doc), code, 1) \
+            + struct.pack("<I", len(doc)) + doc
+        from falcolib.decode.visibility import INTERNAL_TYPES
+        sample = next(p for p in CAPTURES if p.name == "sample.scap")
+        follower = next(e for e in ScapReader(sample).events() if e.type not in INTERNAL_TYPES)
+        out = tmp_path / "large.scap"
+        with ScapWriter(out) as w:
+            w.write(make_raw(ts, (1 << 64) - 1, code, 1, 0, data, 0, len(data)))
+            w.write(follower._replace(ts=ts + 1))
+        return out, code, data
+
+    def test_block_type_and_read_back(self, tmp_path):
+        """The container JSON event lands in an EV_BLOCK_TYPE_V2_LARGE block and reads back."""
+        out, code, data = self._write(tmp_path)
+        raw = out.read_bytes()
+        kinds, pos = [], 0
+        while pos < len(raw):
+            t, n = struct.unpack_from("<II", raw, pos)
+            kinds.append(t)
+            pos += n
+        assert kinds[-2:] == [F.EV_BLOCK_TYPE_V2_LARGE, F.EV_BLOCK_TYPE_V2]
+        first, second = ScapReader(out).events()
+        assert (first.type, first.data) == (code, data) and second.num == 2
+
+    @pytest.mark.oracle
+    def test_sysdig_reads_it(self, tmp_path, sysdig):
+        """sysdig reads past the large block to the next event."""
+        out, _, _ = self._write(tmp_path)
+        text = sysdig_output(sysdig, out, "*%evt.num %evt.rawtime")
+        assert text.splitlines()[-1] == f"2 {1_600_000_000_000_000_001}"
