@@ -221,11 +221,13 @@ def read_dynamic(dp: str, consts: Consts) -> dict[str, tuple]:
     return out
 
 
-def read_syscall_names(src: str) -> tuple[str, ...]:
-    names = []
+def read_syscall_info(src: str, consts: Consts) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """(names, categories) of sysdig's g_syscall_info_table, by ppm syscall code."""
+    names, cats = [], []
     for _, item in array_init(src, "g_syscall_info_table"):
         names.append(string(item[2][1]))
-    return tuple(names)
+        cats.append(consts.eval(" ".join(item[0][1])))
+    return tuple(names), tuple(cats)
 
 
 def read_switch_names(utils_cpp: str, func: str, consts: Consts) -> dict[int, str]:
@@ -272,7 +274,8 @@ def main(argv=None) -> int:
     oconsts, oevents, oflags, odyn = load(old)
     emax = consts.values["PPM_EVENT_MAX"]
     omax = oconsts.values["PPM_EVENT_MAX"]
-    sc_names = read_syscall_names(git_show(args.repo, old, "userspace/libscap/syscall_info_table.c"))
+    sc_names, sc_cats = read_syscall_info(
+        git_show(args.repo, old, "userspace/libscap/syscall_info_table.c"), oconsts)
 
     se = Consts(git_show(args.repo, old, "userspace/libsinsp/sinsp_errno.h")
                 + git_show(args.repo, old, "userspace/libsinsp/sinsp_signal.h"))
@@ -321,6 +324,7 @@ def main(argv=None) -> int:
     w.append(f"PRINT_FORMATS = {prefixed(consts, 'ppm_print_format', 'PF_')!r}\n\n")
     w.append("# sysdig 0.29 g_syscall_info_table names, by ppm syscall code (PT_SYSCALLID)\n")
     w.append(f"SYSCALL_NAMES = {sc_names!r}\n\n")
+    w.append(f"SYSCALL_CATEGORIES = {sc_cats!r}\n\n")
     w.append("# sysdig 0.29 sinsp_utils::errno_to_str / signal_to_str\n")
     w.append(f"ERRNO_NAMES = {errnos!r}\n\n")
     w.append(f"SIGNAL_NAMES = {signals!r}\n")

@@ -14,6 +14,7 @@ from falcolib.decode.flags import errno_name
 from falcolib.decode.render import (
     longest_param_name, rawarg_value, render_arg, render_args, render_rawarg, dots, cstr,
 )
+from falcolib.decode._data import SYSCALL_CATEGORIES
 from falcolib.decode.table import (
     EVENT_CATEGORIES as EC, EVENT_FLAGS as EF, EVENTS, SYSDIG_EVENT_MAX, SYSDIG_EVENTS,
     category_name, types_named,
@@ -23,6 +24,10 @@ from falcolib.fields.catalogue import ArgKind, FieldClass, FieldType as T
 
 evt = FieldClass("evt", "Event fields: the event's type, time, arguments and return value.")
 _NS = 1_000_000_000
+
+
+def _ident(v):
+    return v
 
 
 def _info(e):
@@ -92,43 +97,56 @@ def evt_rawtime_ns(view):
     return view.evt.ts % _NS
 
 
-def _first_ts(view):
-    return getattr(view.state, "first_ts", None) if view.state is not None else None
+def _reltime_binder(post):
+    """evt.reltime*: time since the capture's first event. The state engine's
+    ``first_ts`` (sysdig's m_firstevent_ts) when it has one, else the first
+    event this use of the field has seen."""
+    def binder(_arg):
+        seen = [None]
+
+        def extract(view):
+            ts = view.evt.ts
+            first = getattr(view.state, "first_ts", None) if view.state is not None else None
+            if first is None:
+                if seen[0] is None:
+                    seen[0] = ts
+                first = seen[0]
+            return post(ts - first)
+        return extract
+    return binder
 
 
 @evt.field("evt.reltime", T.RELTIME, "number of nanoseconds from the beginning of the capture.",
-           render=_pad9, needs={"event", "state"})
+           render=_pad9, needs={"event", "state"}, binder=_reltime_binder(_ident))
 def evt_reltime(view):
-    first = _first_ts(view)
-    return None if first is None else view.evt.ts - first
+    return None
 
 
 @evt.field("evt.reltime.s", T.RELTIME, "number of seconds from the beginning of the capture.",
-           needs={"event", "state"})
+           needs={"event", "state"}, binder=_reltime_binder(lambda d: d // _NS))
 def evt_reltime_s(view):
-    first = _first_ts(view)
-    return None if first is None else (view.evt.ts - first) // _NS
+    return None
 
 
 @evt.field("evt.reltime.ns", T.RELTIME, "fractional part (in ns) of the time from the beginning "
-           "of the capture.", render=_pad9, needs={"event", "state"})
+           "of the capture.", render=_pad9, needs={"event", "state"},
+           binder=_reltime_binder(lambda d: d % _NS))
 def evt_reltime_ns(view):
-    first = _first_ts(view)
-    return None if first is None else (view.evt.ts - first) % _NS
+    return None
 
 
 def _latency(view):
-    t = view.thread
-    if t is None or _info(view.evt).category & EC["EC_INTERNAL"]:
+    """The thread's enter->exit latency; 0 without a thread, None for internal events."""
+    if _info(view.evt).category & EC["EC_INTERNAL"]:
         return None
-    return getattr(t, "latency", 0)
+    t = view.thread
+    return 0 if t is None else getattr(t, "latency", 0)
 
 
 @evt.field("evt.latency", T.RELTIME, "delta between an exit event and the correspondent enter "
            "event, in nanoseconds.", needs={"event", "thread"})
 def evt_latency(view):
-    lat = _latency(view)
-    return 0 if lat is None and view.thread is None else lat
+    return _latency(view)
 
 
 @evt.field("evt.latency.s", T.RELTIME, "integer part of the event latency delta.",
@@ -148,27 +166,50 @@ def evt_latency_ns(view):
 @evt.field("evt.latency.quantized", T.UINT64, "10-base log of the delta between an exit event "
            "and the correspondent enter event.", needs={"event", "thread"})
 def evt_latency_quantized(view):
-    lat = _latency(view)
+    lat = _latency(view) if view.thread is not None else None
     if not lat:
         return None
     return int(min(math.log10(lat), 11) * 40 / 11) + 1  # g_screen_w = 40 in sysdig
 
 
 def human_time(ns: int) -> str:
-    """sysdig's tostring_nice for a RELTIME: 1.23s, 10.30ms, 4.5us, 12ns."""
-    if ns == 0:
-        return "0"
+    """sysdig's format_time for a RELTIME: 01:02:03, 2:05, 1.23s, 15ms, 2.50ms, 40us, 1.20us, 12ns."""
+    ns &= 0xFFFFFFFFFFFFFFFF
+    u = 0xFFFFFFFF  # printed through %u
+    if ns >= 3600 * _NS:
+        return "%02u:%02u:%02u" % ((ns // (3600 * _NS)) & u, (ns // (60 * _NS)) % 60, (ns // _NS) % 60)
+    if ns >= 60 * _NS:
+        return "%u:%u" % ((ns // (60 * _NS)) & u, (ns // _NS) % 60)
     if ns >= _NS:
-        return "%.2fs" % (ns / _NS)
-    if ns >= 1_000_000:
-        return "%.2fms" % (ns / 1_000_000)
-    if ns >= 1000:
-        return "%.2fus" % (ns / 1000)
-    return "%dns" % ns
+        return "%u.%02us" % (ns // _NS, (ns % _NS) // 10_000_000)
+    if ns >= _NS // 100:
+        return "%ums" % (ns // 1_000_000)
+    if ns >= _NS // 1000:
+        return "%u.%02ums" % (ns // 1_000_000, (ns % 1_000_000) // 10_000)
+    if ns >= _NS // 100_000:
+        return "%uus" % (ns // 1000)
+    if ns >= _NS // 1_000_000:
+        return "%u.%02uus" % (ns // 1000, (ns % 1000) // 10)
+    return "%uns" % ns
+
+
+def _bind_latency_human(_arg):
+    """Without a thread sysdig repeats this field's previous text (its string
+    buffer is not reset): kept per use here too."""
+    last = [""]
+
+    def extract(view):
+        if _info(view.evt).category & EC["EC_INTERNAL"]:
+            return None
+        if view.thread is not None:
+            last[0] = human_time(getattr(view.thread, "latency", 0))
+        return last[0]
+    return extract
 
 
 @evt.field("evt.latency.human", T.CHARBUF, "delta between an exit event and the correspondent "
-           "enter event, as a human readable string (e.g. 10.3ms).", needs={"event", "thread"})
+           "enter event, as a human readable string (e.g. 10.3ms).", needs={"event", "thread"},
+           binder=_bind_latency_human)
 def evt_latency_human(view):
     lat = _latency(view)
     return None if lat is None else human_time(lat)
@@ -186,10 +227,6 @@ def _delta_binder(post):
             return post(0 if p == 0 else ts - p)
         return extract
     return binder
-
-
-def _ident(v):
-    return v
 
 
 @evt.field("evt.deltatime", T.RELTIME, "delta between this event and the previous event, in nanoseconds.",
@@ -255,25 +292,25 @@ def syscall_type(view):
     return e.name
 
 
+# sysdig's I/O subcategory by scap fd type: file, net, ipc, else unknown
+_IO_SUBCATEGORY = {1: "file", 2: "file", 16: "file", 3: "net", 4: "net", 5: "net", 6: "net",
+                   7: "ipc", 8: "ipc", 9: "ipc", 11: "ipc", 13: "ipc"}
+
+
 @evt.field("evt.category", T.CHARBUF, "The event category ('file', 'net', 'memory', ...).",
            needs={"event", "fd"})
 def evt_category(view):
     e = view.evt
+    if e.type in (0, 1):  # generic: the syscall's own category, no I/O subcategory
+        sc = e.value(0)
+        if sc is None or sc >= len(SYSCALL_CATEGORIES):
+            return "unknown"
+        cat = SYSCALL_CATEGORIES[sc]
+        return "unknown" if cat & EC["EC_IO_BASE"] else category_name(cat)
     cat = _info(e).category
-    if e.type in (0, 1):
-        from falcolib.decode.table import SYSCALL_NAMES  # noqa: F401  (generic: category of the syscall)
-    base = cat & 0xFF
-    if base in (EC["EC_IO_READ"], EC["EC_IO_WRITE"], EC["EC_IO_OTHER"]):
+    if cat & 0xFF & EC["EC_IO_BASE"]:
         fd = view.fd
-        kind = getattr(fd, "typechar", None) if fd is not None else None
-        kind = kind() if callable(kind) else kind
-        if kind == "f" or kind == "d":
-            return "file"
-        if kind in ("4", "6", "u"):
-            return "net"
-        if kind in ("p", "e", "s", "t", "i", "r", "l", "b", "m", "o"):
-            return "ipc" if kind == "p" else "unknown"
-        return "unknown"
+        return "unknown" if fd is None else _IO_SUBCATEGORY.get(getattr(fd, "type", 0), "unknown")
     return category_name(cat)
 
 
