@@ -52,13 +52,15 @@ def glob_regex(pattern: str, *, casefold: bool = False) -> re.Pattern:
             i += 1
         elif c == "[":
             bracket, i = _bracket(pattern, i)
+            if bracket is None:
+                return _NEVER
             out.append(bracket)
         else:
             out.append(re.escape(c))
     return re.compile("".join(out), re.S | (re.I if casefold else 0))
 
 
-def _bracket(pattern: str, i: int) -> tuple[str, int]:
+def _bracket(pattern: str, i: int) -> tuple[str | None, int]:
     """Translate a ``[...]`` whose ``[`` ends just before ``i``; a lone ``[`` is literal."""
     n = len(pattern)
     j = i
@@ -76,15 +78,26 @@ def _bracket(pattern: str, i: int) -> tuple[str, int]:
         first = False
         if c == "[" and pattern.startswith("[:", j):
             end = pattern.find(":]", j + 2)
-            if end > 0 and pattern[j + 2:end] in _CLASSES:
+            if end > 0:
+                if pattern[j + 2:end] not in _CLASSES:
+                    return None, n  # glibc: an unknown class fails the match
                 parts.append(_CLASSES[pattern[j + 2:end]])
                 j = end + 2
                 continue
+        if c == "[" and j + 1 < n and pattern[j + 1] in ".=":
+            # a collating symbol [.x.] or equivalence class [=x=] of one character
+            if pattern[j + 3:j + 5] != pattern[j + 1] + "]":
+                return None, n
+            parts.append(re.escape(pattern[j + 2]))
+            j += 5
+            continue
         lo, j = _bracket_char(pattern, j)
         if j + 1 < n and pattern[j] == "-" and pattern[j + 1] != "]":
             hi, j = _bracket_char(pattern, j + 1)
             if lo <= hi:  # a reversed range matches nothing
                 parts.append(f"{re.escape(lo)}-{re.escape(hi)}")
+        elif j + 1 == n and pattern[j] == "-":
+            return None, n  # glibc: a range cut by the pattern's end fails the whole match
         else:
             parts.append(re.escape(lo))
     return re.escape("["), i  # no closing bracket: a literal '['

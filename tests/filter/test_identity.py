@@ -4,25 +4,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from falcolib.filter import ast, parse
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "conditions" / "identity.txt"
-RULE_FILES = ("falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml")
 
 
 def identity_lines() -> list[str]:
     return [line for line in FIXTURE.read_text(encoding="utf-8").splitlines()
             if line.strip() and not line.startswith("#")]
-
-
-def rule_conditions(shared: Path):
-    for name in RULE_FILES:
-        for item in yaml.safe_load((shared / "rules" / name).read_text()) or ():
-            if isinstance(item, dict) and "condition" in item:
-                kind = "rule" if "rule" in item else "macro"
-                yield name, f"{kind} {item.get(kind)!r}", item["condition"]
 
 
 class TestIdentityFixture:
@@ -42,8 +32,8 @@ class TestIdentityFixture:
 class TestRuleFiles:
     """Every macro and rule condition of the three official rule files parses and round-trips."""
 
-    def test_every_condition_parses(self, shared_dir):
-        conditions = list(rule_conditions(shared_dir))
+    def test_every_condition_parses(self, rule_conditions):
+        conditions = rule_conditions
         assert len(conditions) > 400
         failures = []
         for file, what, text in conditions:
@@ -54,10 +44,10 @@ class TestRuleFiles:
                 failures.append(f"{file} {what}: {exc}")
         assert not failures, "\n".join(failures)
 
-    def test_conditions_use_macros_lists_and_operators(self, shared_dir):
+    def test_conditions_use_macros_lists_and_operators(self, rule_conditions):
         """The rules exercise what the grammar offers (a guard against a vacuous parse)."""
         kinds, ops = set(), set()
-        for _, _, text in rule_conditions(shared_dir):
+        for _, _, text in rule_conditions:
             for node in ast.walk(parse(text)):
                 kinds.add(type(node).__name__)
                 if isinstance(node, (ast.Compare, ast.Unary)):
