@@ -279,6 +279,17 @@ class State:
             proto = _L4_CHAR.get(fi.l4(), "")
         return f"<{fi.typechar}{proto}>{erase_invalid(fi.name)}"
 
+    def thread_cwd(self, tid: int) -> str | None:
+        """The cwd (with its trailing '/') of ``tid``'s process, for resolving relative paths."""
+        t = self.threads.get(tid)
+        return None if t is None else self.cwd(t)
+
+    def fd_name(self, tid: int, fd: int) -> str | None:
+        """The name of ``fd`` in ``tid``'s process (a dirfd's directory), or None."""
+        t = self.threads.get(tid)
+        fi = None if t is None else t.fds.get(fd)
+        return None if fi is None else fi.name
+
     def thread_comm(self, tid: int) -> str | None:
         t = self.threads.get(tid)
         return t.comm if t is not None else None
