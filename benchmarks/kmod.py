@@ -110,8 +110,9 @@ def kmod_concurrent(events, ncpus: int) -> tuple[int, float, int]:
             t0 = time.perf_counter()
             prod.start()
             threading.Thread(target=watch, daemon=True).start()
-            for _ in b:
-                n += 1
+            for raw in b:
+                if raw is not None:
+                    n += 1
             dt = time.perf_counter() - t0
         drv.close()
     return n, dt, sum(prod.dropped.values())

@@ -219,7 +219,10 @@ class KmodBackend:
         self._stopped = True
 
     # -- events --------------------------------------------------------
-    def __iter__(self) -> Iterator[RawEvent]:
+    def __iter__(self) -> Iterator[RawEvent | None]:
+        """Events lowest timestamp first; ``None`` when a round found nothing
+        (the engine's idle tick). Ends once ``stop()`` was called and what
+        the buffers held then has been handed out."""
         rings = self._rings
         stats = self._stats
         new = make_raw
@@ -248,6 +251,7 @@ class KmodBackend:
             if not live:
                 if drain:
                     return
+                yield None  # idle tick: the engine polls (--duration, signals)
                 continue
             if len(live) == 1:
                 # one buffer has data: no merge, frame and hand out in one pass
