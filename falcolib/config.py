@@ -301,8 +301,7 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         """Every setting as plain data (sections as dicts), without ``ignored``/``source``."""
-        return attrs.asdict(self, filter=lambda a, _v: a.name not in ("ignored", "source"),
-                            retain_collection_types=False)
+        return attrs.asdict(self, filter=lambda a, _v: a.name not in ("ignored", "source"))
 
 
 _ALIASES = {"rules_file": "rules_files"}  # falco's older spelling
