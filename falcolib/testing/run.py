@@ -18,7 +18,8 @@ def describe_issues(result) -> str:
     for issue in list(result.errors) + list(result.warnings):
         pos = issue.position
         where = f"{pos.file}:{pos.line}:{pos.column}" if pos is not None else "<rules>"
-        lines.append(f"{where} {issue.code} {issue.message}")
+        code = getattr(issue.code, "value", issue.code)
+        lines.append(f"{where} {code} {issue.message}")
     return "\n".join(lines)
 
 
