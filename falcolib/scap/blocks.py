@@ -16,6 +16,8 @@ import socket
 import struct
 from typing import Iterable
 
+import attrs
+
 from falcolib.backend.model import (
     FdRecord,
     GroupRecord,
@@ -409,7 +411,6 @@ def parse_state_blocks(blocks: Iterable[tuple[int, bytes, int]], path: str = "")
 
 
 def _with_fds(proc: ProcessRecord, entries: list[FdRecord]) -> ProcessRecord:
-    import attrs
     byfd = {f.fd: f for f in proc.fds}
     for f in entries:
         byfd[f.fd] = f

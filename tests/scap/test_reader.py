@@ -178,3 +178,22 @@ class TestOtherEventBlocks:
         assert [(e.num, e.ts, e.tid, e.type, e.nparams, e.data) for e in new] == \
             [(e.num, e.ts, e.tid, e.type, e.nparams, e.data) for e in old]
         assert {e.flags for e in new} == {flags or 0}
+
+
+class TestConcatenated:
+    """Two captures back to back: a second section header, its state blocks, its events."""
+
+    @pytest.mark.oracle
+    def test_numbering_runs_on(self, tmp_path, sysdig):
+        """sysdig numbers the second section's events after the first's, and so do we."""
+        first = next(p for p in CAPTURES if p.name == "ping_sendto.scap")
+        second = next(p for p in CAPTURES if p.name == "sample.scap")
+        p = tmp_path / "both.scap"
+        p.write_bytes(_blocks(first)[0] + _blocks(second)[0])
+        text = sysdig_output(sysdig, p, "*%evt.num %evt.rawtime %thread.tid")
+        expected = [tuple(map(int, line.split())) for line in text.splitlines()]
+        reader = ScapReader(p)
+        ours = {e.num: (e.num, e.ts, _signed(e.tid)) for e in reader.events()}
+        assert [ours[row[0]] for row in expected] == expected
+        assert reader.events_read == expected[-1][0]
+        assert reader.late_blocks and reader.unknown_blocks == 0
