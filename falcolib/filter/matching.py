@@ -3,6 +3,9 @@
 - ``glob_matcher``: C ``fnmatch`` with flags 0 (what libsinsp calls):
   ``*`` and ``?`` also match ``/``, ``[...]``/``[!...]`` with POSIX classes,
   backslash escapes the next character; ``iglob`` adds FNM_CASEFOLD.
+  Checked against glibc's fnmatch; an unclosed ``[`` (malformed) follows
+  glibc's recovery only approximately, and a case-folded range like
+  ``[/-b]`` folds its ends as Python's ``re`` does.
 - ``pmatch_matcher``: libsinsp's path_prefix_search: a value matches if some
   listed path's components (split on ``/``, empty ones dropped) are a prefix
   of the value's components; a component may be a glob (libs HEAD).
