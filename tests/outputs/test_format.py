@@ -89,3 +89,56 @@ def _print(cap, fmt):
         if e.name == "container":
             continue
         print(f.render(EventView(e)))
+
+
+EVT_FIELDS = ("evt.num evt.time evt.category evt.latency evt.latency.human evt.latency.ns "
+              "evt.deltatime evt.deltatime.ns evt.count.error evt.count.error.net "
+              "evt.count.error.other evt.count.error.memory evt.buffer evt.arg[0] evt.arg.fd "
+              "evt.is_syslog evt.is_open_write evt.is_open_exec evt.buflen evt.outputtime "
+              "evt.datetime.s evt.info evt.rawarg.res evt.rawarg.name evt.rawarg.data "
+              "evt.is_wait evt.wait_latency syscall.type evt.time.iso8601 evt.res evt.rawres "
+              "evt.failed evt.io_dir evt.is_io_read").split()
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("cap", ["cat_write.scap", "curl_google.scap", "sample.scap",
+                                 "psp_run_as_user_0_container.scap", "single_ipv6_conn.scap"])
+def test_evt_fields_with_state_match_sysdig(shared_dir, sysdig, cap, monkeypatch):
+    """Each evt.* field, printed with the state engine behind it, is what sysdig prints."""
+    import re
+    State = pytest.importorskip("falcolib.state").State
+    from falcolib.decode.visibility import SysdigNumbering
+    from falcolib_scap import ScapBackend
+    path = shared_dir / "captures" / cap
+    fmt = "@@%evt.num@@" + "@@".join("%" + f for f in EVT_FIELDS)
+    out = subprocess.run([sysdig, "-r", str(path), "-p", "*" + fmt], capture_output=True,
+                         env={**os.environ, "TZ": "UTC"}, check=True).stdout
+    text = out.decode("utf-8", "surrogateescape").removesuffix("\n")
+    exp = {}
+    for line in re.split(r"(?:^|\n)(?=@@\d+@@)", text):
+        if line:
+            parts = line.split("@@")
+            exp[int(parts[1])] = parts[2:]
+    formatters = [Formatter("*%" + f) for f in EVT_FIELDS]
+    numbering = SysdigNumbering()
+    diffs = []
+    import time as _time
+    monkeypatch.setenv("TZ", "UTC")
+    _time.tzset()
+    with ScapBackend(path) as backend:
+        state = State(backend.snapshot())
+        for raw in backend:
+            n = numbering.number(raw.type)
+            if n is None:
+                continue
+            view = state.process(Event(raw._replace(num=n)))
+            if n in exp:
+                for name, f, want in zip(EVT_FIELDS, formatters, exp[n]):
+                    got = f.render(view)
+                    if got != want:
+                        diffs.append((n, name, want[:60], got[:60]))
+    # the only expected difference: relative paths in evt.info need State.resolve_path
+    diffs = [d for d in diffs if not (d[1] == "evt.info" and "(/)" in d[2])]
+    monkeypatch.undo()
+    _time.tzset()
+    assert diffs == []
