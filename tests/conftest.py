@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = (REPO / ".." / "shared").resolve()
 CAPTURES = sorted((SHARED / "captures").glob("*.scap"))
+
+# test modules import helpers as ``tests.<area>.<module>``: make that work under a
+# bare ``pytest`` too, not only ``python -m pytest`` (which puts the cwd first)
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
 
 @pytest.fixture(scope="session")
