@@ -111,6 +111,9 @@ class Field:
     # at compile time, or keep per-use state (evt.deltatime)
     binder: Callable[[Any], Callable[[Any], Any]] | None = attrs.field(
         default=None, eq=False, repr=False)
+    # with list_without_arg: ``!=`` holds only when EVERY value differs (sysdig's
+    # fd.ip/fd.net/fd.port/fd.proto: client or server side), not when any one does
+    ne_all: bool = False
 
     def bind(self, arg: str | int | None = None) -> Callable[[Any], Any]:
         """A one-argument extractor with the argument applied (done once, at compile time)."""
@@ -147,11 +150,11 @@ class FieldClass:
               is_list: bool = False, filter_only: bool = False, render=None,
               needs: frozenset[str] | set[str] = frozenset({"event"}),
               aliases: tuple[str, ...] = (), list_without_arg: bool = False,
-              binder=None):
+              binder=None, ne_all: bool = False):
         def deco(fn: Extractor) -> Extractor:
             for n in (name, *aliases):
                 f = Field(n, ftype, desc, fn, arg, is_list, filter_only, render,
-                          frozenset(needs), self.name, list_without_arg, binder)
+                          frozenset(needs), self.name, list_without_arg, binder, ne_all)
                 if n in FIELDS:
                     raise ValueError(f"field {n!r} declared twice")
                 FIELDS[n] = f

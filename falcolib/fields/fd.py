@@ -225,13 +225,13 @@ _field("fd.cnet", T.IPNET, "matches the client IP network of the fd.", filter_on
 _field("fd.snet", T.IPNET, "matches the server IP network of the fd.", filter_only=True)(fd_sip)
 
 
-@_field("fd.ip", T.IPADDR, "matches the ip address (client or server) of the fd.", filter_only=True, is_list=True)
+@_field("fd.ip", T.IPADDR, "matches the ip address (client or server) of the fd.", filter_only=True, list_without_arg=True, ne_all=True)
 def fd_ip(view):
     vals = tuple(v for v in (fd_cip(view), fd_sip(view)) if v is not None)
     return vals or None
 
 
-@_field("fd.net", T.IPNET, "matches the IP network (client or server) of the fd.", filter_only=True, is_list=True)
+@_field("fd.net", T.IPNET, "matches the IP network (client or server) of the fd.", filter_only=True, list_without_arg=True, ne_all=True)
 def fd_net(view):
     return fd_ip(view)
 
@@ -255,7 +255,7 @@ def fd_sport(view):
     return fi.sport
 
 
-@_field("fd.port", T.PORT, "matches the port (either client or server) of the fd.", filter_only=True, is_list=True)
+@_field("fd.port", T.PORT, "matches the port (either client or server) of the fd.", filter_only=True, list_without_arg=True, ne_all=True)
 def fd_port(view):
     vals = tuple(v for v in (fd_cport(view), fd_sport(view)) if v is not None)
     return vals or None
@@ -274,7 +274,7 @@ _field("fd.lproto", T.CHARBUF, "for TCP/UDP FDs, the local protocol.")(
     _proto_of(lambda v: _local_remote(v, True, True)))
 _field("fd.rproto", T.CHARBUF, "for TCP/UDP FDs, the remote protocol.")(
     _proto_of(lambda v: _local_remote(v, False, True)))
-_field("fd.proto", T.CHARBUF, "matches the protocol (either client or server) of the fd.", filter_only=True, is_list=True)(
+_field("fd.proto", T.CHARBUF, "matches the protocol (either client or server) of the fd.", filter_only=True, list_without_arg=True, ne_all=True)(
     lambda view: tuple(str(p) for p in (fd_port(view) or ())) or None)
 
 
@@ -348,7 +348,7 @@ for _n in ("fd.cip.name", "fd.sip.name", "fd.lip.name", "fd.rip.name"):
     _field(_n, T.CHARBUF, "Domain name associated with the IP address (needs DNS tracking: not available from captures).")(_no_dns)
 
 
-@_field("fd.dev", T.INT32, "device number (major/minor) containing the referenced file")
+@_field("fd.dev", T.INT32, "device number (major/minor) containing the referenced file", render=lambda v: f"{v:X}")
 def fd_dev(view):
     fi = _sock(view)
     return None if fi is None else fi.dev

@@ -168,12 +168,13 @@ class _Codegen:
     def compare_const(self, lhs: _Operand, op: Operator, const) -> str:
         if lhs.family == "net":  # fd.net = 10.0.0.0/8: the value inside the network
             fn = self.const(matching.net_matcher([const]), "_f")
-            return self.wrap(lhs, lambda v: f"{'not ' if op is Operator.NE else ''}{fn}({v})")
+            return self.wrap(lhs, lambda v: f"{'not ' if op is Operator.NE else ''}{fn}({v})",
+                             every=op is Operator.NE)
         if op is Operator.EQ and not lhs.any_of:
             return f"({self.call(lhs)} == {self.const(const)})"
         k = self.const(const)
         if op in _SYMBOL:
-            return self.wrap(lhs, lambda v: f"{v} {_SYMBOL[op]} {k}")
+            return self.wrap(lhs, lambda v: f"{v} {_SYMBOL[op]} {k}", every=op is Operator.NE)
         if op in (Operator.CONTAINS, Operator.BCONTAINS):
             return self.wrap(lhs, lambda v: f"{k} in {v}")
         if op is Operator.ICONTAINS:
@@ -198,11 +199,13 @@ class _Codegen:
         raise FilterCompileError(f"operator {op.value!r} needs a list",  # pragma: no cover
                                  position=lhs.ref.position)
 
-    def wrap(self, lhs: _Operand, test: Callable[[str], str]) -> str:
-        """``test`` on the field's value, false when there is none; any-of for multi-valued."""
+    def wrap(self, lhs: _Operand, test: Callable[[str], str], every: bool = False) -> str:
+        """``test`` on the field's value, false when there is none; any-of for multi-valued
+        (all-of when ``every`` and the field says ``ne_all``: sysdig's ``fd.ip != x``)."""
         v = self.tmp()
         if lhs.any_of:
-            return f"(({v} := {self.call(lhs)}) is not None and any({test('_i')} for _i in {v}))"
+            quant = "all" if every and getattr(lhs.field, "ne_all", False) else "any"
+            return f"(({v} := {self.call(lhs)}) is not None and {quant}({test('_i')} for _i in {v}))"
         return f"(({v} := {self.call(lhs)}) is not None and {test(v)})"
 
     def compare_list(self, lhs: _Operand, op: Operator, texts: list[str]) -> str:
