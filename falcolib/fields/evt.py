@@ -258,9 +258,14 @@ def evt_dir(view):
     return ">" if view.evt.type % 2 == 0 else "<"
 
 
+_NAMES = tuple(e.name for e in EVENTS)
+
+
 @evt.field("evt.type", T.CHARBUF, "The name of the event (e.g. 'open').")
 def evt_type(view):
-    return view.evt.name
+    e = view.evt
+    t = e.type
+    return _NAMES[t] if t > 1 else e.name  # generic events: the syscall's name
 
 
 def _type_codes(name) -> frozenset[int]:

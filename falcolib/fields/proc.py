@@ -62,8 +62,6 @@ _thread_attr("proc.exepath", T.CHARBUF, "The full executable path of the process
 _thread_attr("proc.sid", T.INT64, "the session id of the process generating the event.", "sid")
 _thread_attr("proc.vpgid", T.INT64, "the process group id of the process generating the event, as seen from its current PID namespace.", "vpgid")
 _thread_attr("proc.tty", T.INT32, "The controlling terminal of the process. 0 for processes without a terminal.", "tty")
-_thread_attr("proc.vpid", T.INT64, "the id of the process generating the event as seen from its current PID namespace.", "vpid")
-_thread_attr("proc.fdlimit", T.INT64, "maximum number of FDs the process can open.", "fdlimit")
 _thread_attr("proc.vmsize", T.UINT64, "total virtual memory for the process (as kb).", "vmsize_kb")
 _thread_attr("proc.vmrss", T.UINT64, "resident non-swapped memory for the process (as kb).", "vmrss_kb")
 _thread_attr("proc.vmswap", T.UINT64, "swapped memory for the process (as kb).", "vmswap_kb")
@@ -254,7 +252,20 @@ def proc_fdopencount(view):
     return None if mt is None else len(mt.fds)
 
 
-@_field("proc.fdusage", T.DOUBLE, "the ratio between open FDs and maximum available FDs for the process.")
+@_field("proc.vpid", T.INT64, "the id of the process generating the event as seen from its current PID namespace.")
+def proc_vpid(view):
+    t = view.thread
+    return None if t is None or t.vpid == -1 else t.vpid
+
+
+@_field("proc.fdlimit", T.INT64, "maximum number of FDs the process can open.")
+def proc_fdlimit(view):
+    mt = main_of(view)
+    return None if mt is None else mt.fdlimit
+
+
+@_field("proc.fdusage", T.DOUBLE, "the ratio between open FDs and maximum available FDs for the process.",
+        render=lambda v: f"{v:.1f}")
 def proc_fdusage(view):
     mt = main_of(view)
     if mt is None:

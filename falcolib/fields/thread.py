@@ -41,7 +41,10 @@ def thread_tid(view):
 
 _attr("thread.pfmajor", T.UINT64, "number of major page faults since thread start.", "pfmajor")
 _attr("thread.pfminor", T.UINT64, "number of minor page faults since thread start.", "pfminor")
-_attr("thread.vtid", T.INT64, "the id of the thread generating the event as seen from its current PID namespace.", "vtid")
+@thread.field("thread.vtid", T.INT64, "the id of the thread generating the event as seen from its current PID namespace.", needs=_TH)
+def thread_vtid(view):
+    t = view.thread
+    return None if t is None or t.vtid == -1 else t.vtid
 
 
 @thread.field("thread.ismain", T.BOOL, "'true' if the thread generating the event is the main one in the process.", needs=_TH, render=render_bool)

@@ -196,7 +196,8 @@ class State:
         """The thread ``tid``; with ``create``, a "<NA>" placeholder if unknown (as sysdig)."""
         t = self.threads.get(tid)
         if t is None and create and len(self.threads) < self.max_threads:
-            t = ThreadInfo(tid, tid)
+            t = ThreadInfo(tid, tid)   # sysdig's "<NA>" placeholder
+            t.loginuid = NO_UID
             t.nchilds = sum(1 for o in self.threads.values() if o.pid == tid)
             self.threads[tid] = t
         return t

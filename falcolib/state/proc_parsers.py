@@ -409,6 +409,7 @@ def parse_container_json(state, evt, view) -> None:
         # sysdig shows these events with a made-up thread describing the container
         t = ThreadInfo(evt.tid, -1, 0, f"container:{info.id}", "", "")
         t.container_id, t.uid, t.gid, t.flags = info.id, 0, 0, CL_IS_MAIN_THREAD
+        t.vtid = t.vpid = -2   # sinsp_container_info::get_tinfo
         view.thread = t
 
 

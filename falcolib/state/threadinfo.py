@@ -43,14 +43,14 @@ class ThreadInfo:
     container_id: str = ""
     uid: int = NO_UID
     gid: int = NO_UID
-    loginuid: int = NO_UID
+    loginuid: int = 0
     sid: int = -1
     vpgid: int = -1
     vtid: int = -1
     vpid: int = -1
     tty: int = 0
     flags: int = 0
-    fdlimit: int = 0
+    fdlimit: int = -1
     clone_ts: int = 0
     exe_writable: bool = False
     exe_upper_layer: bool = False
@@ -123,12 +123,25 @@ def split_nul(data) -> tuple[str, ...]:
 
 
 def split_env(data) -> tuple[str, ...]:
-    """Like split_nul, but stops at the first empty string (sysdig's set_env)."""
+    """sysdig's set_env: NUL-separated strings; an empty one ends the list only when
+    nothing but NULs follows it (else it is kept, and prints as an extra space)."""
+    if not data:
+        return ()
+    if isinstance(data, (tuple, list)):
+        return tuple(data)
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogateescape")
+    data = bytes(data)
     out = []
-    for s in split_nul(data):
-        if not s:
+    pos, n = 0, len(data)
+    while pos < n:
+        end = data.find(b"\0", pos)
+        if end < 0:
+            end = n
+        if end == pos and not data[pos:].strip(b"\0"):
             break
-        out.append(s)
+        out.append(_text(data[pos:end]))
+        pos = end + 1
     return tuple(out)
 
 
