@@ -11,16 +11,31 @@ A format is text with ``%field`` tokens (sinsp_evt_formatter):
   values print as ``<NA>``;
 - a lone ``%`` (including ``%%``) is an error, as in sysdig.
 
-Fields are resolved once, at construction, through the catalogue.
+Fields are resolved once, at construction, through the catalogue, and the
+format is compiled to one generated function (literals are embedded with
+repr(): nothing from the format string is ever evaluated as code).
 """
 from __future__ import annotations
 
 from typing import Any, Callable
 
 from falcolib.errors import FilterCompileError, FormatError, Position
-from falcolib.fields.catalogue import ArgKind, FIELDS, Field, _load_all
+from falcolib.fields.catalogue import ArgKind, FIELDS, Field, FieldType, _load_all
 
 NA = "<NA>"
+
+
+_STR_TYPES = {t for t in FieldType if t.is_numeric or t.is_string} - {FieldType.DOUBLE}
+
+
+def text_function(field: Field) -> Callable[[Any], str]:
+    """How a field's value becomes text: its own ``render``, ``str`` for plain
+    numbers and strings, else the generic conversion."""
+    if field.render is not None:
+        return field.render
+    if field.type in _STR_TYPES and not field.is_list and not field.list_without_arg:
+        return str
+    return default_render
 
 
 def default_render(value: Any) -> str:
@@ -141,12 +156,38 @@ class Formatter:
                 get = field.bind(arg)
             except FilterCompileError as exc:
                 raise self._error(f"{exc} (in format)", start) from None
-            tok = _Token(key, get, field.render or default_render, width)
+            tok = _Token(key, get, text_function(field), width)
             self._parts.append(tok)
             self._tokens.append(tok)
             i = end
         if lit:
             self._parts.append("".join(lit))
+        self._render_strict = self._compile(True)
+        self._render_lenient = self._compile(False)
+
+    def _compile(self, require: bool) -> Callable[[Any], str | None]:
+        """Generate ``render(view)`` for this format: one straight-line function,
+        no loop or per-part type test per event."""
+        env: dict[str, Any] = {"NA": NA}
+        lines = ["def render(view):"]
+        pieces = []
+        for k, p in enumerate(self._parts):
+            if type(p) is str:
+                pieces.append(repr(p))
+                continue
+            env[f"g{k}"], env[f"t{k}"] = p.get, p.text
+            lines.append(f"    v{k} = g{k}(view)")
+            if require:
+                lines.append(f"    if v{k} is None: return None")
+                expr = f"t{k}(v{k})"
+            else:
+                expr = f"(NA if v{k} is None else t{k}(v{k}))"
+            if p.width:
+                expr = f"{expr}[:{p.width}].ljust({p.width})"
+            pieces.append(expr)
+        lines.append("    return " + (" + ".join(pieces) if pieces else "''"))
+        exec(compile("\n".join(lines), f"<format {self.format!r}>", "exec"), env)  # noqa: S102
+        return env["render"]
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -156,22 +197,7 @@ class Formatter:
         """The formatted line; None when a field has no value and the format
         did not start with '*' (``always=True`` prints <NA> regardless)."""
         require = self.require_all if always is None else not always
-        out = []
-        for p in self._parts:
-            if type(p) is str:
-                out.append(p)
-                continue
-            v = p.get(view)
-            if v is None:
-                if require:
-                    return None
-                s = NA
-            else:
-                s = p.text(v)
-            if p.width:
-                s = s[:p.width].ljust(p.width)
-            out.append(s)
-        return "".join(out)
+        return self._render_strict(view) if require else self._render_lenient(view)
 
     def values(self, view) -> dict[str, Any]:
         """Field (as written) -> Python value (None for <NA>): Falco's output_fields."""
