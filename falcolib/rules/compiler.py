@@ -268,6 +268,8 @@ class Compiler:
             return None
         if not self.check_output(rule):
             return None
+        if unsafe_na_check(node):
+            self.result.add(Code.LOAD_UNSAFE_NA_CHECK, "rule", rule.name, "", rule.position)
         self.check_deprecated(rule, node)
         from falcolib.filter import compile as compile_filter
         try:
@@ -341,6 +343,20 @@ class Compiler:
                                     "List not referred to by any other rule/macro",
                                     entry.item.position)
         return compiled
+
+
+_EQUALITY = frozenset({"=", "!=", "in", "intersects", "pmatch"})
+
+
+def unsafe_na_check(node) -> bool:
+    """Falco's LOAD_UNSAFE_NA_CHECK: ``<NA>`` compared for equality with a ka.*/jevt.* field."""
+    for n in ast.walk(node):
+        if (isinstance(n, ast.Compare) and n.op.value in _EQUALITY
+                and n.field.name.startswith(("ka.", "jevt."))):
+            values = n.value.items if isinstance(n.value, ast.ListValue) else (n.value,)
+            if any(getattr(v, "text", getattr(v, "name", None)) == "<NA>" for v in values):
+                return True
+    return False
 
 
 _FIELD_TOKEN = re.compile(r"%(\*?)(\(([^)]*)\)|([A-Za-z0-9_.]+)(\[[^\]]*\])?)")

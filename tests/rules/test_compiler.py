@@ -341,6 +341,13 @@ class TestValidationCodes:
         # Falco warns about "<NA>" only for ka.*/jevt.* fields (k8s audit), never for syscalls
         assert codes(check(RULE.format(cond='evt.type = open and proc.name != "<NA>"'))) == []
 
+    def test_unsafe_na_check(self):
+        # k8s audit fields are not in the syscall catalogue: with skip-if-unknown-filter
+        # the rule is skipped, after Falco's warning about comparing them with "<NA>"
+        res = check(RULE.format(cond='evt.type = open and ka.user.name = "<NA>"')
+                    + "  skip-if-unknown-filter: true\n")
+        assert codes(res) == ["LOAD_UNSAFE_NA_CHECK", "LOAD_UNKNOWN_FILTER"]
+
     def test_every_error_gathered(self):
         res = check(RULE.format(cond="evt.type = = open")
                     + RULE.format(cond="nomacro").replace("rule: R", "rule: S")
