@@ -38,6 +38,15 @@ class OutputStats:
     def lost(self) -> int:
         return sum(s.lost for s in self.sinks)
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: alerts per rule and per priority, and each sink's counters."""
+        per_priority: Counter = Counter()
+        for (_rule, prio), n in self.alerts.items():
+            per_priority[prio] += n
+        return {"alerts": self.total, "alerts_per_rule": self.by_rule(),
+                "alerts_per_priority": dict(per_priority), "lost": self.lost,
+                "sinks": [dict(attrs.asdict(s), lost=s.lost) for s in self.sinks]}
+
     def by_rule(self) -> dict[str, int]:
         out: Counter = Counter()
         for (rule, _prio), n in self.alerts.items():
