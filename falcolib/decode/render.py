@@ -369,20 +369,42 @@ def _nrender(evt: Event) -> int:
     return min(evt.nparams, table_n)
 
 
+def _plan(t: int) -> tuple:
+    """Per event type: (``name=`` prefix, renderer or None for PT_DYN, ParamInfo) per param."""
+    params = SYSDIG_EVENTS[t].params if t < len(SYSDIG_EVENTS) else EVENTS[t].params
+    return tuple((p.name + "=", None if p.type == "PT_DYN" else _RENDER.get(p.type, _r_na), p)
+                 for p in params)
+
+
+def _r_na(evt, i, p, fmt, data, ctx):
+    return "(n.a.)", ""
+
+
+_PLANS: list[tuple] = [_plan(t) for t in range(len(EVENTS))]
+
+
 def render_args(evt: Event, ctx=None) -> str:
     """What %evt.args prints: ``name=text[(resolved)] `` for each parameter
     (trailing space included); empty for generic events."""
-    if evt.type in (0, 1):
-        return ""
-    out = []
     t = evt.type
-    params = SYSDIG_EVENTS[t].params if t < len(SYSDIG_EVENTS) else EVENTS[t].params
-    for i in range(_nrender(evt)):
-        text, resolved = param_text(evt, i, ctx)
-        if resolved:
-            out.append(f"{params[i].name}={text}({resolved}) ")
+    if t < 2:  # generic events: sysdig prints no arguments
+        return ""
+    plan = _PLANS[t]
+    n = min(evt.nparams, SYSDIG_NPARAMS[t] if t < len(SYSDIG_NPARAMS) else len(plan))
+    spans = evt._spans if evt._spans is not None else evt._load()
+    buf = evt.raw.buf
+    out = []
+    for i in range(min(n, len(spans))):
+        prefix, fn, p = plan[i]
+        if fn is None:
+            text, resolved = param_text(evt, i, ctx)
         else:
-            out.append(f"{params[i].name}={text} ")
+            pos, ln = spans[i]
+            text, resolved = fn(evt, i, p, p.fmt, buf[pos:pos + ln], ctx)
+        if resolved:
+            out.append(f"{prefix}{text}({resolved}) ")
+        else:
+            out.append(f"{prefix}{text} ")
     return "".join(out)
 
 
