@@ -105,7 +105,7 @@ class EbpfBackend:
             raise BackendUnavailable(
                 f"cannot compile or load the eBPF probe: {str(exc).splitlines()[0] if str(exc) else exc!r}",
                 hint=f"kernel headers and eBPF support are needed; {SETUP_HINT}") from None
-        self._prog.bpf["events"].open_ring_buffer(self._on_record)
+        self._prog.bpf[b"events"].open_ring_buffer(self._on_record)
         try:
             self._prog.configure(self._wanted())
         except Exception as exc:

@@ -178,10 +178,10 @@ class ProbeProgram:
         self.opts = opts
         src, self.slots = build_source(btf, opts, self_tgid)
         self.source = src
-        self.bpf = bcc_module.BPF(text=src, cflags=["-Wno-unused-function", "-Wno-unused-variable"])
+        self.bpf = bcc_module.BPF(text=src.encode(), cflags=["-Wno-unused-function", "-Wno-unused-variable"])
         self._attached: set[tuple[str, str]] = set()
-        self._settings = self.bpf["settings"]
-        self._counters = self.bpf["counters"]
+        self._settings = self.bpf[b"settings"]
+        self._counters = self.bpf[b"counters"]
 
     # -- hooks ---------------------------------------------------------------
     def _hooks_for(self, name: str) -> list[tuple[str, str]]:
@@ -201,10 +201,10 @@ class ProbeProgram:
             if flags & (F_EXIT | F_ENTER):
                 want_hooks.update(self._hooks_for(name))
         for tp, fn in sorted(self._attached - want_hooks):
-            self.bpf.detach_tracepoint(tp=tp)
+            self.bpf.detach_tracepoint(tp=tp.encode())
             self._attached.discard((tp, fn))
         for tp, fn in sorted(want_hooks - self._attached):
-            self.bpf.attach_tracepoint(tp=tp, fn_name=fn)
+            self.bpf.attach_tracepoint(tp=tp.encode(), fn_name=fn.encode())
             self._attached.add((tp, fn))
 
     @property
@@ -223,7 +223,7 @@ class ProbeProgram:
     def close(self) -> None:
         for tp, _fn in list(self._attached):
             try:
-                self.bpf.detach_tracepoint(tp=tp)
+                self.bpf.detach_tracepoint(tp=tp.encode())
             except Exception:  # noqa: BLE001 - best effort on teardown
                 pass
         self._attached.clear()
