@@ -163,6 +163,10 @@ def output_format(output: str) -> str:
     return output.replace(_CONTAINER_INFO, "").strip() if _CONTAINER_INFO in output else output
 
 
+def _ALL(entry) -> bool:  # noqa: N802 - a constant predicate: a rule sees every macro
+    return True
+
+
 class Compiler:
     """Compiles a Collector's final state; issues go to ``result``."""
 
@@ -189,69 +193,62 @@ class Compiler:
                     items.append(list_item_literal(item))
             self.lists[name] = tuple(items)
 
-    def substitute_lists(self, node):
+    def _list_items(self, name: str) -> tuple:
+        items = self.lists.get(name)
+        if items is None:
+            return (ast.Literal(name),)      # no such list: the word is a plain string
+        self.used_lists.add(name)
+        return items
+
+    def expand(self, node, visible: Callable[[Entry], bool], path: tuple[str, ...]):
+        """One bottom-up pass: list names -> their items, macro names -> their bodies."""
+        problems: list[str] = []
+
         def fn(n):
+            if isinstance(n, ast.Identifier):
+                return self._macro_body(n.name, visible, path, problems) or n
             if isinstance(n, ast.ListValue):
                 if not any(isinstance(i, ast.ListRef) for i in n.items):
                     return n
                 out: list = []
                 for i in n.items:
                     if isinstance(i, ast.ListRef):
-                        if i.name in self.lists:
-                            self.used_lists.add(i.name)
-                            out.extend(self.lists[i.name])
-                        else:
-                            out.append(ast.Literal(i.name))
+                        out.extend(self._list_items(i.name))
                     else:
                         out.append(i)
                 return ast.ListValue(tuple(out))
             if isinstance(n, ast.Compare) and isinstance(n.value, ast.ListRef):
-                name = n.value.name
-                if name in self.lists:
-                    self.used_lists.add(name)
-                    return ast.Compare(n.field, n.op, ast.ListValue(self.lists[name]))
-                return ast.Compare(n.field, n.op, ast.ListValue((ast.Literal(name),)))
+                return ast.Compare(n.field, n.op, ast.ListValue(self._list_items(n.value.name)))
             return n
-        return ast.transform(node, fn)
-
-    # macros
-    def resolve_macros(self, node, visible: Callable[[Entry], bool], path: tuple[str, ...]):
-        problems: list[str] = []
-
-        def fn(n):
-            if not isinstance(n, ast.Identifier):
-                return n
-            entry = self.col.macros.get(n.name)
-            if entry is None or not visible(entry):
-                problems.append(f"Undefined macro '{n.name}' used in filter.")
-                return n
-            if n.name in path:
-                problems.append(f"reference loop in macro '{n.name}'")
-                return n
-            self.used_macros.add(n.name)
-            body = self.macro_ast.get(n.name)
-            if body is None:
-                # not resolved yet (a later macro reached through a redefinition): do it here
-                body = self.resolve_macros(self.parse_macro(entry.item), 
-                                           lambda e, v=entry.visibility: e.index < v,
-                                           path + (n.name,))
-            return body
 
         out = ast.transform(node, fn)
         if problems:
             raise _Problem(Code.LOAD_ERR_VALIDATE, problems[0])
         return out
 
-    def parse_macro(self, macro: Macro):
-        return self.substitute_lists(parse_cached(macro.condition))
+    def _macro_body(self, name: str, visible, path, problems: list[str]):
+        entry = self.col.macros.get(name)
+        if entry is None or not visible(entry):
+            problems.append(f"Undefined macro '{name}' used in filter.")
+            return None
+        if name in path:
+            problems.append(f"reference loop in macro '{name}'")
+            return None
+        self.used_macros.add(name)
+        body = self.macro_ast.get(name)
+        if body is None:
+            # not expanded yet (a later macro reached through a redefinition): do it here
+            vis = entry.visibility
+            body = self.expand(parse_cached(entry.item.condition),
+                               lambda e: e.index < vis, path + (name,))
+        return body
 
     def compile_macros(self) -> None:
         for name, entry in self.col.macros.items():
             try:
-                parsed = self.parse_macro(entry.item)
                 vis = entry.visibility
-                self.macro_ast[name] = self.resolve_macros(
-                    parsed, lambda e, v=vis: e.index < v, (name,))
+                self.macro_ast[name] = self.expand(parse_cached(entry.item.condition),
+                                                   lambda e, v=vis: e.index < v, (name,))
             except _Problem as exc:
                 self.bad_macros.add(name)
                 self.result.add(exc.code, "macro", name, exc.message, entry.item.position)
@@ -261,8 +258,7 @@ class Compiler:
         rule: Rule = entry.item
         try:
             text = rule_condition_text(rule)
-            node = self.substitute_lists(parse_cached(text))
-            node = self.resolve_macros(node, lambda e: True, ())
+            node = self.expand(parse_cached(text), _ALL, ())
         except _Problem as exc:
             self.result.add(exc.code, "rule", rule.name, exc.message, rule.position)
             return None
