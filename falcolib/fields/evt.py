@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 
-from falcolib.decode.flags import errno_name
+from falcolib.decode.flags import FLAG_TABLES, errno_name
 from falcolib.decode.render import (
     longest_param_name, rawarg_value, render_arg, render_args, render_rawarg, dots, cstr,
 )
@@ -603,49 +603,54 @@ def evt_abspath_dst(view):
     return _abspath(view, 2)
 
 
-_OPEN_FLAG_BITS = {"O_RDONLY": 1, "O_WRONLY": 2, "O_CREAT": 4}
-_OPENS = _FILE_OPENS
+# sysdig 0.29 looks at exactly these codes: open exit, the old openat ENTER
+# (its exit had no flags), openat and openat2 exits
+_OPEN_CODES = frozenset(
+    e.code for e in EVENTS if e.enum in ("PPME_SYSCALL_OPENAT_2_X", "PPME_SYSCALL_OPENAT2_X",
+                                         "PPME_SYSCALL_OPEN_X", "PPME_SYSCALL_OPENAT_E"))
+_CREAT_X = frozenset(e.code for e in EVENTS if e.enum == "PPME_SYSCALL_CREAT_X")
+_FILE_FLAGS = dict(FLAG_TABLES["file_flags"])
+_O_RDONLY, _O_WRONLY = _FILE_FLAGS["O_RDONLY"], _FILE_FLAGS["O_WRONLY"]
+_O_CREAT_TMPFILE = _FILE_FLAGS["O_CREAT"] | _FILE_FLAGS.get("O_TMPFILE", 0)
+_EXEC_BITS = 0o111  # PPM_S_IXUSR | PPM_S_IXGRP | PPM_S_IXOTH
 
 
 def _open_flags(view):
     e = view.evt
-    if e.type not in _OPENS or e.type % 2 == 0:
-        return None
-    f = e.value("flags")
-    return f
+    return e.value("flags") if e.type in _OPEN_CODES else None
 
 
 @evt.field("evt.is_open_read", T.BOOL, "'true' for open/openat/openat2 events where the path "
            "was opened for reading.", render=_bool)
 def evt_is_open_read(view):
     f = _open_flags(view)
-    return f is not None and bool(f & 1)
+    return f is not None and bool(f & _O_RDONLY)
 
 
 @evt.field("evt.is_open_write", T.BOOL, "'true' for open/openat/openat2 events where the path "
            "was opened for writing.", render=_bool)
 def evt_is_open_write(view):
     f = _open_flags(view)
-    return f is not None and bool(f & 2)
+    return f is not None and bool(f & _O_WRONLY)
 
 
 @evt.field("evt.is_open_exec", T.BOOL, "'true' for open/openat/openat2/creat events where a file "
            "is created with execute permissions.", render=_bool)
 def evt_is_open_exec(view):
     e = view.evt
+    if e.type in _CREAT_X:
+        return bool((e.value("mode") or 0) & _EXEC_BITS)
     f = _open_flags(view)
-    if f is None:
+    if f is None or not f & _O_CREAT_TMPFILE:
         return False
-    mode = e.value("mode") or 0
-    creates = bool(f & 4) or e.name == "creat"
-    return creates and bool(mode & 0o111)
+    return bool((e.value("mode") or 0) & _EXEC_BITS)
 
 
 @evt.field("evt.is_open_create", T.BOOL, "'true' for open/openat/openat2 events where a file is "
-           "created (O_CREAT).", render=_bool)
+           "created (O_CREAT; a newer libs field).", render=_bool)
 def evt_is_open_create(view):
     f = _open_flags(view)
-    return f is not None and bool(f & 4)
+    return f is not None and bool(f & _FILE_FLAGS["O_CREAT"])
 
 
 @evt.field("evt.hostname", T.CHARBUF, "The hostname of the underlying host (from the capture's "
