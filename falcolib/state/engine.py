@@ -14,6 +14,8 @@ handler wants cost a dict lookup and the view.
 """
 from __future__ import annotations
 
+import struct
+
 from falcolib.backend.model import StateSnapshot
 from falcolib.decode.table import EVENT_FLAGS, EVENTS
 from falcolib.state import fdinfo as F
@@ -344,7 +346,7 @@ class State:
             t.latency = 0
             t.last_enter_ts = ts
             if self._uses_fd[etype]:
-                fdnum = evt.value(0)
+                fdnum = first_i64(evt)
                 t.lastevent_fd = fdnum
                 fd = t.fds.get(fdnum)
                 if fd is not None:
@@ -399,6 +401,23 @@ class State:
 
 
 _L4_CHAR = {F.L4_TCP: "t", F.L4_UDP: "u", F.L4_ICMP: "i", F.L4_RAW: "r"}
+
+
+_I64 = struct.Struct("<q")
+_U16 = struct.Struct("<H")
+
+
+def first_i64(evt) -> int:
+    """The first parameter as a signed 64-bit int, read straight from the event bytes
+    (the fd of an fd-using enter event; cheaper than decoding)."""
+    raw = evt.raw
+    n = raw.nparams
+    if n > 0:
+        lens = raw.off + raw.hdr
+        if _U16.unpack_from(raw.buf, lens)[0] == 8:
+            return _I64.unpack_from(raw.buf, lens + 2 * n)[0]
+    v = evt.value(0)
+    return -1 if v is None else v
 
 
 def _with_slash(path: str) -> str:

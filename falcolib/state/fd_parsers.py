@@ -23,6 +23,11 @@ IPPROTO_IP, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_RAW = 0, 1, 6, 17, 2
 SOCK_STREAM, SOCK_DGRAM, SOCK_RAW = 1, 2, 3
 
 
+def first_i64(evt) -> int:
+    from falcolib.state.engine import first_i64 as f
+    return f(evt)
+
+
 def _etype(evt) -> str:
     from falcolib.decode.table import EVENTS
     return EVENTS[evt.type].enum
@@ -331,7 +336,7 @@ def update_fd(fi: FdInfo, data: bytes, ifaces=None) -> bool:
 def _rw_exit(reads: bool, tuple_param: int | None, from_enter: bool):
     def handler(state, evt, view) -> None:
         fi = view.fd
-        if fi is None or _v(evt, 0, -1) < 0:
+        if fi is None or first_i64(evt) < 0:
             return
         if fi.type in (F.FD_IPV4_SOCK, F.FD_IPV6_SOCK):
             fi.set_connected()

@@ -6,6 +6,8 @@ the driver's event table for each event version.
 """
 from __future__ import annotations
 
+import struct
+
 from falcolib.state.containers import ContainerInfo
 from falcolib.state.paths import concatenate
 from falcolib.state.threadinfo import (
@@ -392,14 +394,25 @@ def parse_mem_exit(state, evt, view) -> None:
         t.vmsize_kb, t.vmrss_kb, t.vmswap_kb = _v(evt, 1, 0), _v(evt, 2, 0), _v(evt, 3, 0)
 
 
+_SWITCH = struct.Struct("<6H qQQIII")
+
+
 def parse_context_switch(state, evt, view) -> None:
     t = view.thread
-    if t is None or evt.nparams < 6:
+    if t is None or evt.nparams != 6:
         return
-    t.pfmajor, t.pfminor = _v(evt, 1, 0), _v(evt, 2, 0)
-    m = state.threads.get(t.pid) if not t.is_main else t
+    raw = evt.raw
+    try:
+        l0, l1, l2, l3, l4, l5, _nxt, pfmaj, pfmin, vms, vmr, vmw = \
+            _SWITCH.unpack_from(raw.buf, raw.off + raw.hdr)
+    except struct.error:
+        return
+    if (l0, l1, l2, l3, l4, l5) != (8, 8, 8, 4, 4, 4):
+        return
+    t.pfmajor, t.pfminor = pfmaj, pfmin
+    m = t if t.is_main else state.threads.get(t.pid)
     if m is not None:
-        m.vmsize_kb, m.vmrss_kb, m.vmswap_kb = _v(evt, 3, 0), _v(evt, 4, 0), _v(evt, 5, 0)
+        m.vmsize_kb, m.vmrss_kb, m.vmswap_kb = vms, vmr, vmw
 
 
 def parse_container_json(state, evt, view) -> None:
