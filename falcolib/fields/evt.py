@@ -554,35 +554,57 @@ def evt_count_exit(view):
 
 
 # --- paths and open modes ---------------------------------------------------
-_ABSPATH_ARGS = {  # event name: (dirfd, path) parameter names per evt.abspath variant
-    "renameat": {1: ("olddirfd", "oldpath"), 2: ("newdirfd", "newpath")},
-    "renameat2": {1: ("olddirfd", "oldpath"), 2: ("newdirfd", "newpath")},
-    "symlinkat": {0: ("linkdirfd", "linkpath"), 2: ("linkdirfd", "linkpath")},
-    "linkat": {1: ("olddir", "oldpath"), 2: ("newdir", "newpath")},
-    "unlinkat": {0: ("dirfd", "name")},
-    "mkdirat": {0: ("dirfd", "path")},
-    "openat": {0: ("dirfd", "name")},
-    "openat2": {0: ("dirfd", "name")},
-    "fchmodat": {0: ("dirfd", "filename")},
-    "fchownat": {0: ("dirfd", "pathname")},
-}
+def _by_enum(*enums: str) -> frozenset[int]:
+    return frozenset(e.code for e in EVENTS if e.enum in enums)
+
+
+# sysdig 0.29's extract_abspath: event codes -> (dirfd, path) parameter names
+# for evt.abspath / .src (index 1) / .dst (index 2)
+_OLD_NEW = {0: ("olddirfd", "oldpath"), 1: ("olddirfd", "oldpath"), 2: ("newdirfd", "newpath")}
+_LINK_OLD_NEW = {0: ("olddir", "oldpath"), 1: ("olddir", "oldpath"), 2: ("newdir", "newpath")}
+
+
+def _same(dirfd: str, path: str) -> dict:
+    return {0: (dirfd, path), 1: (dirfd, path), 2: (dirfd, path)}
+
+
+_ABSPATH_ARGS: dict[int, dict] = {}
+for _codes, _args in (
+        (_by_enum("PPME_SYSCALL_RENAMEAT_X", "PPME_SYSCALL_RENAMEAT2_X"), _OLD_NEW),
+        (_by_enum("PPME_SYSCALL_SYMLINKAT_X"), _same("linkdirfd", "linkpath")),
+        (_by_enum("PPME_SYSCALL_OPENAT_E", "PPME_SYSCALL_OPENAT_2_X", "PPME_SYSCALL_OPENAT2_X"),
+         _same("dirfd", "name")),
+        (_by_enum("PPME_SYSCALL_LINKAT_E", "PPME_SYSCALL_LINKAT_2_X"), _LINK_OLD_NEW),
+        (_by_enum("PPME_SYSCALL_UNLINKAT_E", "PPME_SYSCALL_UNLINKAT_2_X"), _same("dirfd", "name")),
+        (_by_enum("PPME_SYSCALL_MKDIRAT_X"), _same("dirfd", "path")),
+        (_by_enum("PPME_SYSCALL_FCHMODAT_X"), _same("dirfd", "filename"))):
+    for _c in _codes:
+        _ABSPATH_ARGS[_c] = _args
 
 
 def _abspath(view, which: int):
+    """The path argument joined to its directory: "." for an absolute path,
+    the cwd for AT_FDCWD, else the dirfd's name (or "<UNKNOWN>/")."""
+    from falcolib.state.paths import concatenate
     e = view.evt
-    if view.thread is None or e.type % 2 == 0:
+    t = view.thread
+    spec = _ABSPATH_ARGS.get(e.type)
+    if t is None or spec is None:
         return None
-    spec = _ABSPATH_ARGS.get(e.name, {}).get(which)
-    if spec is None:
+    di, pi = e.index(spec[which][0]), e.index(spec[which][1])
+    if di is None or pi is None:
         return None
-    dirfd, path = e.value(spec[0]), e.value(spec[1])
-    if path is None:
-        return None
-    resolve = getattr(view.state, "resolve_path", None)
-    if resolve is None:
-        return path if path.startswith("/") else None
-    return resolve(e.tid, None if dirfd == -100 else dirfd,
-                   path.encode("utf-8", "surrogateescape"))
+    dirfd, raw = e.value(di), e.param_bytes(pi) or b""
+    if raw[:1] == b"/":
+        base = "."
+    elif dirfd == -100:
+        cwd = getattr(view.state, "cwd", None)
+        base = cwd(t) if cwd is not None else getattr(t, "cwd", "")
+    else:
+        fi = getattr(t, "fds", {}).get(dirfd)
+        name = getattr(fi, "name", None) if fi is not None else None
+        base = "<UNKNOWN>/" if name is None else (name if name.endswith("/") else name + "/")
+    return concatenate(base, raw)
 
 
 @evt.field("evt.abspath", T.CHARBUF, "Absolute path calculated from dirfd and name during "
