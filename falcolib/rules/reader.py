@@ -61,33 +61,33 @@ class Append:
     item_type: str          # "list" | "macro" | "rule"
     name: str
     values: dict = attrs.field(eq=False)   # key -> value (items, condition, output, ...)
-    position: Position = Position()
+    position: Position = attrs.field(default=Position(), eq=False)
 
 
 @attrs.frozen
 class Replace:
     name: str
     values: dict = attrs.field(eq=False)
-    position: Position = Position()
+    position: Position = attrs.field(default=Position(), eq=False)
 
 
 @attrs.frozen
 class Enable:
     name: str
     enabled: bool
-    position: Position = Position()
+    position: Position = attrs.field(default=Position(), eq=False)
 
 
 @attrs.frozen
 class EngineVersion:
     version: str
-    position: Position = Position()
+    position: Position = attrs.field(default=Position(), eq=False)
 
 
 @attrs.frozen
 class PluginVersions:
     alternatives: tuple[tuple[str, str], ...]
-    position: Position = Position()
+    position: Position = attrs.field(default=Position(), eq=False)
 
 
 Declaration = Define | Append | Replace | Enable | EngineVersion | PluginVersions

@@ -50,6 +50,21 @@ class TestExceptionText:
             '(( proc.name in (shells) and  fd.name startswith /tmp) or '
             '( proc.name in (a, "b c") and  fd.name startswith /var))')
 
+    def test_list_reference_in_exception(self):
+        rs = load("- list: editors\n  items: [vi, nano]\n" + one_rule("evt.type = open").replace(
+            "priority: WARNING", """priority: WARNING
+  exceptions:
+    - name: by_editor
+      fields: [proc.name, fd.name]
+      comps: [in, startswith]
+      values: [[editors, /etc]]
+    - name: single
+      fields: proc.pname
+      values: [editors]"""))
+        assert rs.rule("R").condition == expanded(
+            "(evt.type = open) and not (( proc.name in (vi, nano) and  fd.name startswith /etc))"
+            " and not (proc.pname in (vi, nano))")
+
     def test_no_values_no_clause(self):
         assert exception_clause(RuleException("e", ("proc.name",), ("=",), ())) == ""
 
