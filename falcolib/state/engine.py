@@ -14,8 +14,6 @@ handler wants cost a dict lookup and the view.
 """
 from __future__ import annotations
 
-import struct
-
 from falcolib.backend.model import StateSnapshot
 from falcolib.decode.table import EVENT_FLAGS, EVENTS
 from falcolib.state import fdinfo as F
@@ -23,6 +21,7 @@ from falcolib.state.containers import ContainerInfo, ContainerTable
 from falcolib.state.fdinfo import FdInfo
 from falcolib.state.interfaces import Interfaces
 from falcolib.state.paths import concatenate, erase_invalid
+from falcolib.state.rawparams import first_i64
 from falcolib.state.sockaddr import ip4, ip6, is_v4mapped
 from falcolib.state.threadinfo import (
     CL_ACTIVE, CL_CLONE_FILES, CL_CLONE_THREAD, CL_IS_MAIN_THREAD, NO_UID, ThreadInfo,
@@ -401,23 +400,6 @@ class State:
 
 
 _L4_CHAR = {F.L4_TCP: "t", F.L4_UDP: "u", F.L4_ICMP: "i", F.L4_RAW: "r"}
-
-
-_I64 = struct.Struct("<q")
-_U16 = struct.Struct("<H")
-
-
-def first_i64(evt) -> int:
-    """The first parameter as a signed 64-bit int, read straight from the event bytes
-    (the fd of an fd-using enter event; cheaper than decoding)."""
-    raw = evt.raw
-    n = raw.nparams
-    if n > 0:
-        lens = raw.off + raw.hdr
-        if _U16.unpack_from(raw.buf, lens)[0] == 8:
-            return _I64.unpack_from(raw.buf, lens + 2 * n)[0]
-    v = evt.value(0)
-    return -1 if v is None else v
 
 
 def _with_slash(path: str) -> str:

@@ -11,6 +11,7 @@ from falcolib.state import fdinfo as F
 from falcolib.state.fdinfo import FdInfo
 from falcolib.state.paths import concatenate
 from falcolib.state.proc_parsers import _b, _v, dirfd_path
+from falcolib.state.rawparams import first_i64
 from falcolib.state.sockaddr import (
     AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, ip4, ip6, is_v4mapped, sockaddr_text,
     socktuple_text, unix_path,
@@ -21,11 +22,6 @@ PPM_FCNTL_F_DUPFD = 1
 PPM_FCNTL_F_DUPFD_CLOEXEC = 26
 IPPROTO_IP, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_RAW = 0, 1, 6, 17, 255
 SOCK_STREAM, SOCK_DGRAM, SOCK_RAW = 1, 2, 3
-
-
-def first_i64(evt) -> int:
-    from falcolib.state.engine import first_i64 as f
-    return f(evt)
 
 
 def _etype(evt) -> str:
