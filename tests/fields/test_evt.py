@@ -68,3 +68,21 @@ class TestTypeAndTime:
         v2 = view(5, [_q(0)], ts=1500)
         assert (a(v1), a(v2)) == (0, 500)
         assert b(v2) == 0
+
+
+class TestAbspath:
+    """evt.abspath joins the path argument to the cwd, the dirfd's name, or nothing."""
+
+    def test_openat(self):
+        from falcolib.decode.table import EVENTS
+        from falcolib.state import State
+        code = next(e.code for e in EVENTS if e.enum == "PPME_SYSCALL_OPENAT_2_X")
+        u32, u64 = struct.pack("<I", 1), struct.pack("<Q", 0)
+        state = State(None)
+
+        def openat(dirfd, name):
+            raw = build_raw(code, [_q(3), _q(dirfd), name, u32, u32, u32, u64])
+            return resolve("evt.abspath")(state.process(Event(raw)))
+        assert openat(7, b"/a/./b/../c\0") == "/a/c"          # absolute: normalized
+        assert openat(-100, b"x/y\0").endswith("x/y")         # AT_FDCWD: the cwd
+        assert openat(99, b"z\0") == "<UNKNOWN>/z"           # unknown dirfd
