@@ -10,7 +10,9 @@ Fixtures:
 - ``falco_rules``         ``falco_rules(*sources)`` → Ruleset (files, dirs, YAML text, rule
   objects); a load problem fails the test listing every issue as ``file:line:col CODE message``
 - ``falco_default_rules`` the bundled default Ruleset (session-scoped)
-- ``falco_events``        a fresh EventBuilder: execve/open/connect... in memory, state follows
+- ``falco_host``          a fresh Host: ``host.process("nginx").spawn("sh").open("/etc/shadow")``,
+  containers, users; replayed by ``falco_run(host)`` with the state following
+- ``falco_events``        a low-level EventBuilder: any driver event by its enum name
 - ``falco_run``           ``falco_run(source, rules=None, rule_matching="first")`` → AlertList
 Marker ``live``: the test needs root and the eBPF backend; skipped with the reason elsewhere
 (or failed, when ``FALCOLIB_REQUIRE_LIVE=1``, as in falcolib's own CI).
@@ -105,6 +107,13 @@ def falco_default_rules():
     """The bundled default rules, loaded once per session."""
     from falcolib.testing.run import load_ruleset
     return load_ruleset()
+
+
+@pytest.fixture
+def falco_host():
+    """A fresh in-memory Host: processes, containers and their syscalls, replayable by falco_run."""
+    from falcolib.testing.scenario import Host
+    return Host()
 
 
 @pytest.fixture
