@@ -325,10 +325,52 @@ def evt_cpu(view):
 
 
 # --- arguments -----------------------------------------------------------
+class _RenderCtx:
+    """The state engine as decode.render's context, adding ``resolve_path``
+    (sysdig's get_base_dir + concatenate_paths) when the state lacks it."""
+
+    __slots__ = ("state", "fd_label", "thread_comm", "user", "group")
+
+    def __init__(self, state):
+        self.state = state
+        self.fd_label = state.fd_label
+        self.thread_comm = state.thread_comm
+        self.user = getattr(state, "user", None)
+        self.group = getattr(state, "group", None)
+
+    def resolve_path(self, tid: int, dirfd, path: bytes) -> str | None:
+        from falcolib.state.paths import concatenate, erase_invalid
+        t = self.state.threads.get(tid)
+        if t is None or path[:1] == b"/":
+            return None  # absolute: sysdig prints no resolved path
+        if dirfd is None:
+            base = self.state.cwd(t)
+        else:
+            fi = t.fds.get(dirfd)
+            name = fi.name if fi is not None else ""
+            base = erase_invalid(name) + "/" if name else ""  # no /proc lookup on replay
+        return concatenate(base, path)
+
+
+_CTX_CACHE: dict[int, tuple] = {}
+
+
+def _ctx(view):
+    st = view.state
+    if st is None or hasattr(st, "resolve_path"):
+        return st
+    hit = _CTX_CACHE.get(id(st))
+    if hit is None or hit[0] is not st:
+        if len(_CTX_CACHE) > 16:
+            _CTX_CACHE.clear()
+        hit = _CTX_CACHE[id(st)] = (st, _RenderCtx(st))
+    return hit[1]
+
+
 @evt.field("evt.args", T.CHARBUF, "all the event arguments, aggregated into a single string.",
            needs={"event", "state"})
 def evt_args(view):
-    return render_args(view.evt, view.state)
+    return render_args(view.evt, _ctx(view))
 
 
 def _arg_key(key) -> int | str:
@@ -343,7 +385,7 @@ def _arg_key(key) -> int | str:
 
 def _bind_arg(key):
     k = _arg_key(key)
-    return lambda view: render_arg(view.evt, k, view.state)
+    return lambda view: render_arg(view.evt, k, _ctx(view))
 
 
 def _bind_rawarg(key):
@@ -357,7 +399,7 @@ def _bind_rawarg(key):
            "(e.g. 'evt.arg.fd' or 'evt.arg[0]'), converted to text like in evt.args.",
            arg=ArgKind.NAME_SUFFIX, needs={"event", "state"}, binder=_bind_arg)
 def evt_arg(view, key):
-    return render_arg(view.evt, _arg_key(key), view.state)
+    return render_arg(view.evt, _arg_key(key), _ctx(view))
 
 
 @evt.field("evt.rawarg", T.CHARBUF, "one of the event arguments specified by name, as a raw "
@@ -370,7 +412,7 @@ def evt_rawarg(view, name):
 @evt.field("evt.info", T.CHARBUF, "for most events, this field returns the same value as evt.args.",
            needs={"event", "state"})
 def evt_info(view):
-    return render_args(view.evt, view.state)
+    return render_args(view.evt, _ctx(view))
 
 
 def _data_index(e):
