@@ -240,6 +240,12 @@ class ScapReader:
         self._gen = self._iterate(headers_only)
         return self._gen
 
+    def set_types(self, types: frozenset[int] | None) -> None:
+        """Change the event types yielded (None = all) before iterating."""
+        if self._consumed:
+            raise ValueError("set_types() after the events started has no effect")
+        self._types = types
+
     def stop(self) -> None:
         """End the iteration: at once when called between two events (from the
         consuming loop), otherwise (another thread, a signal handler while

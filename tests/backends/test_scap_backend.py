@@ -88,3 +88,13 @@ class TestReplay:
         with pytest.raises(CaptureFormatError, match="not a scap file"):
             with ScapBackend(p):
                 pass
+
+    def test_set_event_types_after_enter(self, capture):
+        """set_event_types() between __enter__ and iteration narrows what is yielded."""
+        from falcolib_scap import ScapBackend
+        events = list(ScapReader(capture).events())
+        wanted = frozenset({events[len(events) // 2].type})
+        with ScapBackend(capture) as b:
+            b.set_event_types(wanted)
+            got = [e.num for e in b]
+        assert got == [e.num for e in events if e.type in wanted]

@@ -41,6 +41,8 @@ class ScapBackend:
     def set_event_types(self, types: frozenset[int] | None) -> None:
         """The event types wanted (None = all); call before iterating."""
         self._types = types
+        if self._reader is not None:
+            self._reader.set_types(types)
 
     def __enter__(self) -> "ScapBackend":
         from falcolib.scap.reader import ScapReader
