@@ -26,11 +26,11 @@ from typing import Callable
 import attrs
 from cachetools import LRUCache
 
-from falcolib.errors import FilterCompileError, FilterSyntaxError, FormatError, Position
+from falcolib.errors import FilterCompileError, FilterSyntaxError, FormatError
 from falcolib.filter import ast
 from falcolib.filter.quoting import EscapeError, unescape
 from falcolib.rules.collector import Collector, Entry
-from falcolib.rules.model import List, Macro, Rule, RuleException
+from falcolib.rules.model import Rule, RuleException
 from falcolib.rules.result import Code, LoadResult
 
 MAX_EVTTYPES = 100
@@ -177,8 +177,6 @@ class Compiler:
         self.used_lists: set[str] = set()
         self.used_macros: set[str] = set()
         self.macro_ast: dict[str, object] = {}      # macro name -> resolved AST
-        self.bad_macros: set[str] = set()
-        self._list_sub_cache: dict[int, object] = {}
 
     # lists
     def compile_lists(self) -> None:
@@ -250,7 +248,6 @@ class Compiler:
                 self.macro_ast[name] = self.expand(parse_cached(entry.item.condition),
                                                    lambda e, v=vis: e.index < v, (name,))
             except _Problem as exc:
-                self.bad_macros.add(name)
                 self.result.add(exc.code, "macro", name, exc.message, entry.item.position)
 
     # rules
@@ -374,6 +371,3 @@ def check_output_format(fmt: str) -> None:
         if name:
             lookup(name)
 
-
-def position_of(item) -> Position:
-    return getattr(item, "position", None) or Position()

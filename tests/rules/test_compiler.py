@@ -209,7 +209,8 @@ class TestExpansion:
 
     def test_undefined_word_in_list_stays_a_string(self):
         rs = load(RULE.format(cond="evt.type = open and proc.name in (nolist, cat)"))
-        assert rs.rule("R").condition == expanded('evt.type = open and proc.name in ("nolist", cat)')
+        assert rs.rule("R").condition == expanded(
+            'evt.type = open and proc.name in ("nolist", cat)')
 
     def test_quoted_list_items(self):
         assert list_item_literal('"a b"').text == "a b"
