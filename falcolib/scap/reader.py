@@ -35,7 +35,6 @@ MAX_LARGE_EVENT_BLOCK = 64 << 20
 _FAST = struct.Struct("<IIHQQIHI")
 _FAST_SIZE = _FAST.size  # 36
 _V2 = F.EV_BLOCK_TYPE_V2
-_V1 = F.EV_BLOCK_TYPE
 
 
 def _open_stream(path: str):
@@ -98,6 +97,8 @@ class ScapReader:
     def _fill(self, need: int) -> bool:
         """Make at least ``need`` bytes available at self._pos; False at EOF."""
         buf, pos = self._buf, self._pos
+        if self._stream is None and not self._eof and len(buf) - pos < need:
+            raise ValueError(f"{self.path}: the ScapReader is closed")
         while len(buf) - pos < need and not self._eof:
             try:
                 more = self._stream.read(max(CHUNK, need))
