@@ -94,10 +94,13 @@ def falco_rules(_falco_rules_cache):
     def load(*sources):
         key = tuple(str(s) if isinstance(s, (str, os.PathLike)) else id(s) for s in sources)
         if key not in _falco_rules_cache:
+            problem = None
             try:
                 _falco_rules_cache[key] = load_ruleset(*sources)
             except RulesProblem as exc:
-                pytest.fail(str(exc), pytrace=False)
+                problem = str(exc)
+            if problem is not None:  # outside the except: no chained traceback in the report
+                pytest.fail(problem, pytrace=False)
         return _falco_rules_cache[key]
     return load
 
@@ -133,9 +136,11 @@ def falco_run(falco_capture_dirs, falco_default_rules):
     from falcolib.testing.run import RulesProblem, run_rules
 
     def run(source, rules=None, rule_matching: str = "first"):
+        problem = None
         try:
             return run_rules(rules if rules is not None else falco_default_rules, source,
                              rule_matching=rule_matching, capture_dirs=falco_capture_dirs)
         except RulesProblem as exc:
-            pytest.fail(str(exc), pytrace=False)
+            problem = str(exc)
+        pytest.fail(problem, pytrace=False)
     return run
