@@ -21,10 +21,23 @@ from falcolib.backend.model import (
 )
 from falcolib.scap import format as F
 
-_u16 = struct.Struct("<H").pack
-_u32 = struct.Struct("<I").pack
-_u64 = struct.Struct("<Q").pack
+_pack16 = struct.Struct("<H").pack
+_pack32 = struct.Struct("<I").pack
+_pack64 = struct.Struct("<Q").pack
 _MI = struct.Struct("<IQQ128sQQQQ")
+
+
+# values from live sources may be negative or oversized: wrap them as C would
+def _u16(v: int) -> bytes:
+    return _pack16(v & 0xFFFF)
+
+
+def _u32(v: int) -> bytes:
+    return _pack32(v & 0xFFFFFFFF)
+
+
+def _u64(v: int) -> bytes:
+    return _pack64(v & 0xFFFFFFFFFFFFFFFF)
 
 
 def block(btype: int, body: bytes) -> bytes:
@@ -52,14 +65,15 @@ def _strings(items: tuple[str, ...], limit: int) -> bytes:
     return _u16(len(data)) + data
 
 
-def _s64(v: int) -> bytes:
-    return _u64(v & 0xFFFFFFFFFFFFFFFF)
+_s64 = _u64
 
 
 def machine_info(mi: MachineInfo) -> bytes:
     host = _b(mi.hostname)[:127]
-    return block(F.MI_BLOCK_TYPE, _MI.pack(mi.num_cpus, mi.memory_size_bytes, mi.max_pid,
-                                           host, mi.boot_time_ns, mi.flags, 0, 0))
+    m32, m64 = 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF
+    return block(F.MI_BLOCK_TYPE, _MI.pack(mi.num_cpus & m32, mi.memory_size_bytes & m64,
+                                           mi.max_pid & m64, host, mi.boot_time_ns & m64,
+                                           mi.flags & m64, 0, 0))
 
 
 def _proc_entry(p: ProcessRecord) -> bytes:
@@ -67,12 +81,11 @@ def _proc_entry(p: ProcessRecord) -> bytes:
         _s64(p.tid), _s64(p.pid), _s64(p.ptid), _s64(p.sid), _s64(p.vpgid),
         _lstr(p.comm, 1024), _lstr(p.exe, 1024), _lstr(p.exepath, 1024),
         _strings(p.args, 4096), _lstr(p.cwd, 1024),
-        _s64(p.fdlimit), _u32(p.flags & 0xFFFFFFFF), _u32(p.uid & 0xFFFFFFFF),
-        _u32(p.gid & 0xFFFFFFFF),
+        _s64(p.fdlimit), _u32(p.flags), _u32(p.uid), _u32(p.gid),
         _u32(p.vmsize_kb), _u32(p.vmrss_kb), _u32(p.vmswap_kb), _u64(p.pfmajor), _u64(p.pfminor),
         _strings(p.env, 4096), _s64(p.vtid), _s64(p.vpid), _strings(p.cgroups, 4096),
         _lstr(p.root, 1024),
-        _u32(p.loginuid & 0xFFFFFFFF), bytes((1 if p.exe_writable else 0,)),
+        _u32(p.loginuid), bytes((1 if p.exe_writable else 0,)),
         _u64(p.cap_inheritable), _u64(p.cap_permitted), _u64(p.cap_effective),
     ))
     return _u32(4 + len(body)) + body
@@ -83,11 +96,17 @@ def proclist(processes) -> bytes:
 
 
 def _ip4(text: str | None) -> bytes:
-    return socket.inet_aton(text or "0.0.0.0")
+    try:
+        return socket.inet_pton(socket.AF_INET, text or "0.0.0.0")
+    except (OSError, ValueError):
+        return bytes(4)   # not an address: written as unspecified
 
 
 def _ip6(text: str | None) -> bytes:
-    return socket.inet_pton(socket.AF_INET6, text or "::")
+    try:
+        return socket.inet_pton(socket.AF_INET6, text or "::")
+    except (OSError, ValueError):
+        return bytes(16)
 
 
 def _fd_entry(f: FdRecord) -> bytes | None:
@@ -107,7 +126,7 @@ def _fd_entry(f: FdRecord) -> bytes | None:
     elif t == F.SCAP_FD_UNIX_SOCK:
         rest = _u64(f.source) + _u64(f.dest) + _lstr(f.name, 1023)
     elif t == F.SCAP_FD_FILE_V2:
-        rest = _u32(f.flags & 0xFFFFFFFF) + _lstr(f.name, 1023) + _u32(f.dev & 0xFFFFFFFF)
+        rest = _u32(f.flags) + _lstr(f.name, 1023) + _u32(f.dev)
     else:
         rest = _lstr(f.name, 1023)
     body = _s64(f.fd) + _u64(f.ino) + bytes((t & 0xFF,)) + rest
@@ -120,13 +139,13 @@ def fdlist(tid: int, fds) -> bytes:
 
 
 def _user_entry(u: UserRecord) -> bytes:
-    body = (bytes((F.USERBLOCK_TYPE_USER,)) + _u32(u.uid & 0xFFFFFFFF) + _u32(u.gid & 0xFFFFFFFF)
+    body = (bytes((F.USERBLOCK_TYPE_USER,)) + _u32(u.uid) + _u32(u.gid)
             + _lstr(u.name, 255) + _lstr(u.homedir, 255) + _lstr(u.shell, 255))
     return _u32(4 + len(body)) + body
 
 
 def _group_entry(g: GroupRecord) -> bytes:
-    body = bytes((F.USERBLOCK_TYPE_GROUP,)) + _u32(g.gid & 0xFFFFFFFF) + _lstr(g.name, 255)
+    body = bytes((F.USERBLOCK_TYPE_GROUP,)) + _u32(g.gid) + _lstr(g.name, 255)
     return _u32(4 + len(body)) + body
 
 
