@@ -116,6 +116,18 @@ def add_socket(state, view, fd: int, domain: int, stype: int, proto: int) -> Non
     view.fd = state.add_fd(view.thread, fd, fi)
 
 
+def parse_sendto_enter(state, evt, view) -> None:
+    """A sendto on an fd never seen created: assume a UDP socket (sysdig's infer_sendto_fdinfo)."""
+    t = view.thread
+    if view.fd is not None or t is None:
+        return
+    fd = first_i64(evt)
+    data = _b(evt, 2)
+    if fd < 0 or not data or data[0] not in (AF_INET, AF_INET6):
+        return
+    add_socket(state, view, fd, data[0], SOCK_DGRAM, IPPROTO_UDP)
+
+
 def parse_socket_exit(state, evt, view) -> None:
     fd = _v(evt, 0, -1)
     t = view.thread
@@ -456,6 +468,7 @@ HANDLERS = {
         "PPME_SYSCALL_OPEN_X", "PPME_SYSCALL_CREAT_X", "PPME_SYSCALL_OPENAT_X",
         "PPME_SYSCALL_OPENAT_2_X", "PPME_SYSCALL_OPENAT2_X", "PPME_SYSCALL_OPEN_BY_HANDLE_AT_X")},
     "PPME_SOCKET_SOCKET_X": parse_socket_exit,
+    "PPME_SOCKET_SENDTO_E": parse_sendto_enter,
     "PPME_SOCKET_BIND_X": parse_bind_exit,
     "PPME_SOCKET_CONNECT_E": parse_connect_enter,
     "PPME_SOCKET_CONNECT_X": parse_connect_exit,

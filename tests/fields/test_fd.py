@@ -92,3 +92,30 @@ class TestSockets:
                       b.named("PPME_SOCKET_ACCEPT_5_X", 7, socktuple_un(0xABC, 0xDEF, "/run/x.sock"), 0, 0, 5)])
         assert field(v, "fd.name") == "abc->def /run/x.sock"
         assert field(v, "fd.typechar") == "u" and field(v, "fd.sockfamily") == "unix"
+
+
+class TestNewerEvents:
+    """Events libs added after sysdig 0.29 (dup2, pipe2, memfd_create) keep the table right."""
+
+    def test_dup2_pipe2_memfd(self):
+        st = State(base_snapshot())
+        b = EventBuilder(tid=200)
+        feed(st, [b.named("PPME_SYSCALL_PIPE2_E"), b.named("PPME_SYSCALL_PIPE2_X", 0, 5, 6, 99, 0)])
+        v = feed(st, [b.named("PPME_SYSCALL_DUP2_E", 6), b.named("PPME_SYSCALL_DUP2_X", 1, 6, 1)])
+        assert field(v, "fd.num") == 1 and field(v, "fd.type") == "pipe"
+        v = feed(st, [b.named("PPME_SYSCALL_MEMFD_CREATE_E"),
+                      b.named("PPME_SYSCALL_MEMFD_CREATE_X", 8, "payload", 0)])
+        assert field(v, "fd.name") == "memfd:payload" and field(v, "fd.type") == "memfd"
+
+
+class TestSendtoInference:
+    """A sendto on an unknown fd becomes a UDP socket with the datagram's tuple."""
+
+    def test_sendto_unknown_fd(self):
+        st = State(base_snapshot())
+        b = EventBuilder(tid=200)
+        tup = socktuple_in("0.0.0.0", 0, "8.8.8.8", 53)
+        v = feed(st, [b.named("PPME_SOCKET_SENDTO_E", 11, 30, tup),
+                      b.named("PPME_SOCKET_SENDTO_X", 30, b"q")])
+        assert field(v, "fd.l4proto") == "udp"
+        assert field(v, "fd.sip") == "8.8.8.8" and field(v, "fd.sport") == 53

@@ -40,3 +40,30 @@ class TestBoundedMemory:
         for p in captures:
             _replay(state, p)
         assert len(state.threads) <= 50
+
+
+BIG = __import__("pathlib").Path(__file__).resolve().parents[2] / "benchmarks" / "out" / "big.scap"
+
+
+class TestLongCapture:
+    """On the benchmark capture (if built), memory after 200k events is what it was after 50k."""
+
+    def test_big_capture_flat(self):
+        import pytest
+        if not BIG.exists():
+            pytest.skip("benchmarks/out/big.scap not built (benchmarks/make_big.py)")
+        reader = ScapReader(BIG)
+        state = None
+        tracemalloc.start()
+        marks = {}
+        for raw in reader.events():
+            if state is None:
+                state = State(parse_state_blocks(reader.state_blocks))
+            state.process(Event(raw))
+            if raw.num in (50_000, 200_000):
+                marks[raw.num] = tracemalloc.get_traced_memory()[0]
+                if raw.num == 200_000:
+                    break
+        tracemalloc.stop()
+        assert len(marks) == 2
+        assert marks[200_000] - marks[50_000] < 4 * 1024 * 1024, marks
