@@ -30,6 +30,7 @@ from falcolib.errors import FilterCompileError, FilterSyntaxError, FormatError
 from falcolib.filter import ast
 from falcolib.filter.quoting import EscapeError, unescape
 from falcolib.rules.collector import Collector, Entry
+from falcolib.rules.condition_warnings import compile_warnings, unsafe_na_check
 from falcolib.rules.model import Rule, RuleException
 from falcolib.rules.result import Code, LoadResult
 
@@ -275,6 +276,9 @@ class Compiler:
                 self.result.add(Code.LOAD_ERR_COMPILE_CONDITION, "rule", rule.name,
                                 exc.message, rule.position)
             return None
+        for message in compile_warnings(node):
+            self.result.add(Code.LOAD_COMPILE_CONDITION, "rule", rule.name, message,
+                            rule.position)
         evttypes = matcher.evttypes
         if rule.warn_evttypes and (evttypes is None or len(evttypes) > MAX_EVTTYPES):
             self.result.add(Code.LOAD_NO_EVTTYPE, "rule", rule.name,
@@ -336,20 +340,6 @@ class Compiler:
                                     "List not referred to by any other rule/macro",
                                     entry.item.position)
         return compiled
-
-
-_EQUALITY = frozenset({"=", "!=", "in", "intersects", "pmatch"})
-
-
-def unsafe_na_check(node) -> bool:
-    """Falco's LOAD_UNSAFE_NA_CHECK: ``<NA>`` compared for equality with a ka.*/jevt.* field."""
-    for n in ast.walk(node):
-        if (isinstance(n, ast.Compare) and n.op.value in _EQUALITY
-                and n.field.name.startswith(("ka.", "jevt."))):
-            values = n.value.items if isinstance(n.value, ast.ListValue) else (n.value,)
-            if any(getattr(v, "text", getattr(v, "name", None)) == "<NA>" for v in values):
-                return True
-    return False
 
 
 _FIELD_TOKEN = re.compile(r"%(\*?)(\(([^)]*)\)|([A-Za-z0-9_.]+)(\[[^\]]*\])?)")

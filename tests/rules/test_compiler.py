@@ -364,6 +364,24 @@ class TestValidationCodes:
                     + "  skip-if-unknown-filter: true\n")
         assert codes(res) == ["LOAD_UNSAFE_NA_CHECK", "LOAD_UNKNOWN_FILTER"]
 
+    def test_compile_condition_warnings(self):
+        res = check(RULE.format(cond="evt.type = open and proc.name = proc.pname")
+                    + RULE.format(cond='evt.type = open and proc.name = "tolower(x)"')
+                    .replace("rule: R", "rule: S")
+                    + RULE.format(cond="evt.type = open and proc.name regex ^bash.*")
+                    .replace("rule: R", "rule: T")
+                    + RULE.format(cond='evt.type = open and proc.name regex "^ba(sh|t)$"')
+                    .replace("rule: R", "rule: U"))
+        assert [(i.code.value, i.item_name, i.message) for i in res.issues] == [
+            ("LOAD_COMPILE_CONDITION", "R",
+             "'proc.pname' may be a valid field misused as a const string value"),
+            ("LOAD_COMPILE_CONDITION", "S",
+             "'tolower(x)' may be a valid field transformer misused as a const string value"),
+            ("LOAD_COMPILE_CONDITION", "T",
+             "regex check with '^bash.*' may be optimized with simpler operators such as "
+             "'=', 'contains', 'startswith', 'endswith'"),
+        ]
+
     def test_every_error_gathered(self):
         res = check(RULE.format(cond="evt.type = = open")
                     + RULE.format(cond="nomacro").replace("rule: R", "rule: S")
