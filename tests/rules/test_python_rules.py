@@ -122,3 +122,48 @@ class TestDump:
 
     def test_empty_desc_gets_the_name(self):
         assert "desc: r" in dump([Rule("r", "evt.type = open", "o")])
+
+
+class TestExprProperty:
+    """Any expression built in Python prints to text that parses back to the same tree."""
+
+    def test_round_trip(self):
+        from hypothesis import given, settings, strategies as st
+
+        from falcolib.filter import parse
+
+        fields = st.sampled_from(["proc.name", "fd.name", "evt.type", "proc.pid", "user.uid"])
+        text = st.text(alphabet=st.characters(blacklist_categories=("Cs",),
+                                              blacklist_characters="\x00"), max_size=12)
+        leaf = st.one_of(
+            st.builds(lambda f, v: F(f) == v, fields, text),
+            st.builds(lambda f, v: F(f) != v, fields, text),
+            st.builds(lambda f, v: F(f).startswith(v), fields, text),
+            st.builds(lambda f, v: F(f).contains(v), fields, text),
+            st.builds(lambda f, vs: F(f).in_(vs), fields, st.lists(text, min_size=1, max_size=3)),
+            st.builds(lambda f: F(f).exists(), fields),
+            st.builds(lambda f, n: F(f) >= n, fields, st.integers(0, 10**6)),
+        )
+        tree = st.recursive(leaf, lambda sub: st.one_of(
+            st.builds(lambda a, b: a & b, sub, sub),
+            st.builds(lambda a, b: a | b, sub, sub),
+            st.builds(lambda a: ~a, sub)), max_leaves=8)
+
+        @settings(max_examples=150, deadline=None)
+        @given(tree)
+        def check(cond):
+            assert parse(cond.to_source()) == expanded(cond.to_source())
+            assert expanded(cond.to_source()) == _plain(cond.node)
+
+        check()
+
+
+def _plain(node):
+    """The expression's tree with list items as plain strings, like ``expanded``."""
+    from falcolib.filter import ast
+
+    def fn(n):
+        if isinstance(n, ast.ListRef):
+            return ast.Literal(n.name)
+        return n
+    return ast.transform(node, fn)
