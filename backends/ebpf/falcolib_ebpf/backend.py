@@ -78,7 +78,8 @@ class EbpfBackend:
                 if 0 <= code < len(EVENTS):
                     info = EVENTS[code]
                     bit = P.F_ENTER if info.dir == ">" else P.F_EXIT
-                    names[info.name] = names.get(info.name, 0) | bit
+                    name = S.ALIASES.get(info.name, info.name)
+                    names[name] = names.get(name, 0) | bit
         out = {}
         for sc in S.SYSCALLS:
             if self._types is None:
@@ -114,6 +115,7 @@ class EbpfBackend:
             raise BackendUnavailable(f"cannot attach syscall tracepoints: {exc}",
                                      hint=f"tracefs must be mounted; {SETUP_HINT}") from None
         self._stop.clear()
+        self._detached = False
         self._thread = threading.Thread(target=self._drain, name="falcolib-ebpf-drain", daemon=True)
         self._thread.start()
         if self._want_snapshot:
@@ -160,6 +162,11 @@ class EbpfBackend:
                         self._queued += len(batch)
                         self._cond.notify()
             if stopping:
+                if not self._detached:
+                    # unhook, then one last drain: nothing emitted goes unaccounted
+                    self._prog.configure({})
+                    self._detached = True
+                    continue
                 return
             wait(self._drain_s)
 

@@ -150,6 +150,8 @@ PROCEXIT = 186
 PROCEXIT_NPARAMS = 5
 
 BY_NAME = {s.name: s for s in SYSCALLS}
+# newer event names whose syscalls the probe reports under an older event
+ALIASES = {"dup2": "dup", "dup3": "dup", "umount2": "umount"}
 # execve / execveat exits write these many params (sysdig 0.29 reads the first 20)
 _EXECVE_NPARAMS = {"execve": 30, "execveat": 30}
 _CLONE_NPARAMS = 21

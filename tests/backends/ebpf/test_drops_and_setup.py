@@ -1,0 +1,165 @@
+"""Live: no silent loss, in-kernel filtering counts, hook updates, BackendUnavailable."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from falcolib.decode.table import types_named
+from falcolib.errors import BackendUnavailable
+
+from .conftest import require_live
+
+pytestmark = pytest.mark.live
+OPENAT_X = 307
+
+BURST = textwrap.dedent("""
+    import os, sys
+    for _ in range(int(sys.argv[1])):
+        os.close(os.open("/dev/null", os.O_RDONLY))
+""")
+
+
+def burst(n: int) -> None:
+    subprocess.run([sys.executable, "-c", BURST, str(n)], check=True, timeout=60)
+
+
+def backend(*args, **kw):
+    require_live()
+    from falcolib_ebpf import EbpfBackend
+    return EbpfBackend(*args, **kw)
+
+
+class TestNoSilentLoss:
+    """every record the kernel saw is read, filtered, or counted as dropped."""
+
+    def test_tiny_ring_counts_kernel_drops_per_cpu(self):
+        b = backend({OPENAT_X}, ring_pages=1, drain_ms=2000, snapshot=False)
+        with b:
+            burst(20000)
+            b.stop()
+            read = sum(1 for _ in b)
+            st = b.stats()
+        x = st.extra
+        assert st.dropped_kernel > 0
+        assert st.dropped_kernel == sum(st.per_cpu_drops.values()) == x["kernel_ring_full"]
+        # one exit event per record: every hook run is emitted, dropped or filtered
+        assert x["kernel_seen"] == (x["kernel_records"] + x["kernel_ring_full"] + x["kernel_too_big"]
+                                    + x["kernel_filtered_self"] + x["kernel_filtered_failed"]
+                                    + x["kernel_filtered_type"])
+        assert read + st.dropped_queue == x["kernel_records"] == st.events_read + st.dropped_queue
+
+    def test_queue_overflow_is_counted(self):
+        b = backend({OPENAT_X}, queue_events=10, drain_ms=1, snapshot=False)
+        with b:
+            burst(3000)
+            time.sleep(0.3)
+            b.stop()
+            read = sum(1 for _ in b)
+            st = b.stats()
+        assert st.dropped_queue > 0
+        assert read <= 10 + 1  # the queue bound (records), plus nothing else
+        assert read + st.dropped_queue == st.extra["kernel_records"]
+
+    def test_failed_calls_filtered_in_kernel(self):
+        b = backend({OPENAT_X}, drop_failed={"openat"}, snapshot=False)
+        with b:
+            subprocess.run([sys.executable, "-c", textwrap.dedent("""
+                import os
+                for _ in range(200):
+                    try:
+                        os.open("/nonexistent-falcolib-dir/x", os.O_RDONLY)
+                    except OSError:
+                        pass
+            """)], check=True)
+            time.sleep(0.1)
+            b.stop()
+            events = [r for r in b]
+            st = b.stats()
+        assert st.extra["kernel_filtered_failed"] >= 200
+        assert st.filtered_kernel >= 200
+        from falcolib.decode import Event
+        assert all(Event(r).value("fd") >= 0 for r in events)
+
+
+class TestHooks:
+    """only the syscalls of the wanted types are hooked, and the set changes live."""
+
+    def test_types_select_tracepoints_and_update(self):
+        b = backend(types_named("dup2"), snapshot=False)
+        with b:
+            # dup2/dup3 were "dup" events for sysdig 0.29: one handler, three tracepoints
+            assert b.hooked == {"syscalls:sys_exit_dup", "syscalls:sys_exit_dup2",
+                                "syscalls:sys_exit_dup3"}
+            b.set_event_types(types_named("openat"))
+            assert b.hooked == {"syscalls:sys_exit_openat"}
+            switched = time.time_ns()
+            b.set_event_types(types_named("execve") | types_named("procexit"))
+            assert b.hooked == {"syscalls:sys_exit_execve", "syscalls:sys_enter_execve",
+                                "sched:sched_process_exit"}
+            subprocess.run(["/bin/true"], check=True)
+            time.sleep(0.1)
+            b.stop()
+            names = {r.type for r in b if r.ts > switched}
+        assert names and names <= {292, 293, 186}
+        assert 293 in names and 186 in names
+
+
+class TestUnavailable:
+    """__enter__ says what is missing and how to fix it."""
+
+    def test_not_root(self):
+        require_live()
+        code = textwrap.dedent("""
+            import os
+            from falcolib_ebpf import EbpfBackend
+            from falcolib.errors import BackendUnavailable
+            os.setegid(65534); os.seteuid(65534)
+            try:
+                EbpfBackend().__enter__()
+            except BackendUnavailable as exc:
+                print("UNAVAILABLE", exc)
+        """)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert out.stdout.startswith("UNAVAILABLE live capture with eBPF needs root"), out.stderr
+        assert "sudo" in out.stdout
+
+    def test_bcc_missing(self):
+        require_live()
+        code = textwrap.dedent("""
+            import sys
+            sys.modules["bcc"] = None          # as if python3-bpfcc were not installed
+            import falcolib_ebpf.bccimport as bi
+            bi.SYSTEM_BCC_DIRS = ("/nonexistent/bcc",)
+            from falcolib_ebpf import EbpfBackend
+            from falcolib.errors import BackendUnavailable
+            try:
+                EbpfBackend().__enter__()
+            except BackendUnavailable as exc:
+                print("UNAVAILABLE", exc)
+        """)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert out.stdout.startswith("UNAVAILABLE bcc is not available"), out.stderr
+        assert "apt-get install python3-bpfcc" in out.stdout
+
+    def test_import_does_not_import_bcc(self):
+        code = "import sys, falcolib_ebpf; print('bcc' in sys.modules)"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "False"
+
+    def test_bcc_found_outside_system_python(self, tmp_path):
+        # a venv without system site-packages still loads bcc through the private symlink
+        require_live()
+        venv = tmp_path / "venv"
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+        import falcolib_ebpf
+        pkg_parent = os.path.dirname(os.path.dirname(falcolib_ebpf.__file__))
+        code = ("import sys; sys.path[:0] = " + repr([pkg_parent]) +
+                "\nfrom falcolib_ebpf.bccimport import import_bcc; m = import_bcc(); print(m.__file__)")
+        out = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True,
+                             text=True, timeout=60)
+        assert "falcolib-bcc-" in out.stdout and out.stdout.strip().endswith("bcc/__init__.py"), out.stderr
