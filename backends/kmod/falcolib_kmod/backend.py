@@ -13,19 +13,21 @@ import errno
 import glob
 import os
 import re
+import struct
 import time
+from heapq import heapify, heappop, heappush
 from typing import Iterator
 
-from falcolib.backend.model import BackendStats, RawEvent, StateSnapshot, make_raw
+from falcolib.backend.model import BackendStats, RawEvent, StateSnapshot
 from falcolib.errors import BackendUnavailable
 
 from falcolib_kmod import protocol as P
 from falcolib_kmod.ioctl import DriverControl, DriverError, KernelDriver
 from falcolib_kmod.ring import (BUFFER_EMPTY_THRESHOLD_B, BUFFER_EMPTY_WAIT_MAX,
-                                BUFFER_EMPTY_WAIT_START, DEV_MASK, DEV_SHIFT, OFF_MASK,
-                                CorruptBuffer, Ring, merge_keys, merge_round, parse_block)
+                                BUFFER_EMPTY_WAIT_START, CorruptBuffer, Ring)
 
 _DEV_NUMBER = re.compile(r"(\d+)$")
+_NO_LIMIT = 1 << 64  # above every u64 timestamp
 
 
 def _numbered(paths: list[str]) -> list[tuple[int, str]]:
@@ -225,7 +227,6 @@ class KmodBackend:
         the buffers held then has been handed out."""
         rings = self._rings
         stats = self._stats
-        new = make_raw
         tuple_new = tuple.__new__
         unpack = P.EVT_HDR.unpack_from
         wait = BUFFER_EMPTY_WAIT_START
@@ -274,47 +275,65 @@ class KmodBackend:
                 stats.events_read = num
                 r.advance(tail, pos)
                 continue
+            # several buffers: libscap's greedy merge (lowest timestamp, then
+            # lowest device), handed out run by run: a buffer keeps the floor
+            # while its next event stays below the other buffers' next ones
+            n = len(live)
             blks = [b for _, _, b, _ in live]
-            try:
-                fast = merge_keys(blks, [f for *_, f in live])
-            except CorruptBuffer:
-                fast = None
-            if fast is not None:
-                keys, consumed = fast
-                cpus = [r.cpu for r, *_ in live]
-                for k in keys:
-                    i = (k >> DEV_SHIFT) & DEV_MASK
-                    pos = k & OFF_MASK
-                    blk = blks[i]
-                    ts, tid, elen, etype, np = unpack(blk, pos)
-                    num += 1
-                    yield tuple_new(RawEvent, (ts, tid, etype, np, cpus[i], blk, pos, elen, 26, 0, num))
-            else:
-                merged, consumed = self._merge_slow(live)
-                for ts, off, elen, tid, etype, np, i in merged:
-                    num += 1
-                    r, _, blk, _ = live[i]
-                    yield new(ts, tid, etype, np, r.cpu, blk, off, elen, 26, 0, num)
+            lens = [len(b) for b in blks]
+            firsts = [f for *_, f in live]
+            cpus = [r.cpu for r, *_ in live]
+            poss = [0] * n
+            pending = sum(1 for f in firsts if f)
+            heap = []
+            for j in range(n):
+                if lens[j] < 26:
+                    stats.dropped_decode += 1
+                    poss[j] = lens[j]
+                    pending -= firsts[j] > 0
+                else:
+                    heap.append((unpack(blks[j], 0)[0], j))
+            heapify(heap)
+            while pending and heap:
+                d = heappop(heap)[1]
+                if heap:
+                    t_ts, t_dev = heap[0]
+                    lim = t_ts if d < t_dev else t_ts - 1
+                else:
+                    lim = _NO_LIMIT
+                blk, pos, blen, first, cpu = blks[d], poss[d], lens[d], firsts[d], cpus[d]
+                was_pending = pos < first
+                stop_at = first if was_pending and pending == 1 else blen
+                head = -1
+                try:
+                    while pos < stop_at:
+                        ts, tid, elen, etype, np = unpack(blk, pos)
+                        if ts > lim:
+                            head = ts
+                            break
+                        if elen < 26 or pos + elen > blen:
+                            raise CorruptBuffer
+                        num += 1
+                        yield tuple_new(RawEvent, (ts, tid, etype, np, cpu, blk, pos, elen,
+                                                   26, 0, num))
+                        pos += elen
+                except (CorruptBuffer, struct.error):
+                    stats.dropped_decode += 1  # the rest of this block is lost
+                    pos = blen
+                poss[d] = pos
+                if was_pending and pos >= first:
+                    pending -= 1
+                if pos < blen:
+                    if head < 0:
+                        if blen - pos < 26:
+                            stats.dropped_decode += 1
+                            poss[d] = blen
+                            continue
+                        head = unpack(blk, pos)[0]
+                    heappush(heap, (head, d))
             stats.events_read = num
-            for (r, tail, _, _), n in zip(live, consumed):
-                r.advance(tail, n)
-
-    def _merge_slow(self, live):
-        """Blocks whose timestamps go back, or a corrupt block: libscap's
-        greedy merge; a corrupt block is counted and skipped whole."""
-        parsed = []
-        skipped = []
-        for i, (r, tail, blk, _) in enumerate(live):
-            try:
-                parsed.append(parse_block(blk, i))
-                skipped.append(False)
-            except CorruptBuffer:
-                self._stats.dropped_decode += 1
-                parsed.append(([], True))
-                skipped.append(True)
-        merged, consumed = merge_round(parsed, [f for *_, f in live])
-        consumed = [len(live[i][2]) if skip else n for i, (n, skip) in enumerate(zip(consumed, skipped))]
-        return merged, consumed
+            for (r, tail, _, _), consumed in zip(live, poss):
+                r.advance(tail, consumed)
 
     # -- state and counters --------------------------------------------
     def snapshot(self) -> StateSnapshot:

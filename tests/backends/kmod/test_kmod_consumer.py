@@ -139,6 +139,33 @@ class TestDrops:
         drv.close()
 
 
+class TestSimulator:
+    """The simulated driver writes and drops as the driver's record_event_consumer."""
+
+    def test_burst_equals_event_by_event(self, tmp_path):
+        raws = _raws(CAPTURES[0])
+        evts = [to_ring_event(r) for r in raws]
+        drv = SimDriver(tmp_path, 2, buffer_bytes_dim=16 * 1024)
+        with KmodBackend(devices_glob=drv.devices_glob, driver=drv):
+            one, many = drv.rings[0], drv.rings[1]
+            for ring in (one, many):   # start near the end, so writes wrap
+                ring.mem[ring.info_offset:ring.info_offset + 8] = struct.pack("<II", 15000, 15000)
+            written = [e for e in evts if one.record(e)]
+            assert many.record_many(evts) == written
+            assert one.mem[:] == many.mem[:]
+            assert 0 < one.dropped == many.dropped < len(evts)
+        drv.close()
+
+    def test_one_byte_stays_free(self, tmp_path):
+        drv = SimDriver(tmp_path, 1, buffer_bytes_dim=16 * 1024)
+        with KmodBackend(devices_glob=drv.devices_glob, driver=drv):
+            ring = drv.rings[0]
+            assert ring.free() == 16 * 1024 - 1
+            assert not ring.record(b"x" * (16 * 1024)) and ring.record(b"x" * (16 * 1024 - 1))
+            assert ring.head_tail() == (16 * 1024 - 1, 0) and ring.free() == 0
+        drv.close()
+
+
 class TestKernelFiltering:
     """With event types, the driver sends only those (legacy event mask)."""
 
