@@ -62,7 +62,9 @@ def parse_cached(text: str):
             hit = exc
         _PARSED[text] = hit
     if isinstance(hit, FilterSyntaxError):
-        raise _Problem(Code.LOAD_ERR_COMPILE_CONDITION, hit.message)
+        pos = hit.position
+        where = f" (condition line {pos.line}, column {pos.column})" if pos and pos.line else ""
+        raise _Problem(Code.LOAD_ERR_COMPILE_CONDITION, hit.message + where)
     return hit
 
 
