@@ -1,9 +1,14 @@
 """Falco rules: the model, the YAML reader, loading with Falco's semantics, the Ruleset.
 
-    from falcolib.rules import load_rules, Rule, Priority
-    ruleset = load_rules(["falco_rules.yaml", Rule("x", "evt.type = open", "%proc.name")])
+    from falcolib.rules import F, M, Rule, dump, load_rules
+    mine = Rule("Shell reads shadow", M("open_read") & (F("fd.name") == "/etc/shadow")
+                & F("proc.name").in_(["bash", "sh"]), "%proc.name read %fd.name", "warning")
+    ruleset = load_rules(["falco_rules.yaml", mine])
+    print(dump(ruleset))
 """
 from falcolib.rules.compiler import CompiledRule
+from falcolib.rules.dump import dump
+from falcolib.rules.expr import F, L, M
 from falcolib.rules.loader import (
     RulesText, default_rules_paths, expand_paths, load_rules, validate_rules,
 )
@@ -12,7 +17,7 @@ from falcolib.rules.result import Code, LoadIssue, LoadResult
 from falcolib.rules.ruleset import Ruleset, Selection
 
 __all__ = [
-    "Code", "CompiledRule", "List", "LoadIssue", "LoadResult", "Macro", "Priority", "Rule",
-    "RuleException", "Ruleset", "RulesText", "Selection", "default_rules_paths",
-    "expand_paths", "load_rules", "validate_rules",
+    "Code", "CompiledRule", "F", "L", "List", "LoadIssue", "LoadResult", "M", "Macro",
+    "Priority", "Rule", "RuleException", "Ruleset", "RulesText", "Selection",
+    "default_rules_paths", "dump", "expand_paths", "load_rules", "validate_rules",
 ]
