@@ -40,7 +40,7 @@ def expand_paths(paths: Iterable[Source]) -> list[Source]:
     for p in paths:
         if isinstance(p, (str, os.PathLike)) and Path(p).is_dir():
             out.extend(sorted((f for f in Path(p).iterdir()
-                               if f.suffix in (".yaml", ".yml") and f.is_file()),
+                               if f.suffix == ".yaml" and f.is_file()),
                               key=lambda f: f.name))
         else:
             out.append(p)
