@@ -70,6 +70,7 @@ class KmodBackend:
         self._last_counters: list[tuple[int, dict[str, int]]] = []
         self._stopped = False
         self._started = False
+        self._snapshot: StateSnapshot | None = None
         self._module = "scap"
 
     # -- configuration -------------------------------------------------
@@ -337,9 +338,19 @@ class KmodBackend:
 
     # -- state and counters --------------------------------------------
     def snapshot(self) -> StateSnapshot:
-        """Threads and fds known at start: empty for now (the /proc scan
-        belongs to the ebpf backend and is not published as a function yet)."""
-        return StateSnapshot()
+        """Threads, fds, users, groups, interfaces and containers of the host,
+        scanned from /proc once, on the first call (after the capture has
+        started, as libscap does). The scan is the ebpf backend's
+        (``falcolib_ebpf.procscan.scan_host``); without that package
+        installed the snapshot is empty."""
+        if self._snapshot is None:
+            try:
+                from falcolib_ebpf.procscan import scan_host
+            except ImportError:
+                self._snapshot = StateSnapshot()
+            else:
+                self._snapshot = scan_host()
+        return self._snapshot
 
     def per_cpu(self) -> list[tuple[int, dict[str, int]]]:
         """The driver's counters per CPU: (cpu, {n_evts, n_drops_buffer,

@@ -114,3 +114,25 @@ class TestOfficialRules:
     def test_same_alerts(self, path, official, tmp_path):
         got, _ = kmod_alerts(official, path, tmp_path)
         assert got == replay_alerts(official, path)
+
+
+class TestDropsReachTheEngine:
+    """Kernel drops show in the run's statistics (what --stats prints)."""
+
+    def test_run_stats(self, tuned_rules, tmp_path):
+        path = next(p for p in CAPTURES if p.name == "psp_run_as_user_0_container.scap")
+        with ScapBackend(path) as b:
+            raws = list(b)
+        drv = SimDriver(tmp_path, 1, buffer_bytes_dim=16 * 1024)
+        engine = Engine(tuned_rules)
+        with KmodBackend(devices_glob=drv.devices_glob, driver=drv) as backend:
+            prod = Producer(drv, spread_events(raws, 1), policy="drop")
+            prod.run()     # a burst larger than the buffer, before the engine reads
+            backend.stop()
+            stats = engine.run(backend, lambda alert: None, state=State())
+        drv.close()
+        assert sum(prod.dropped.values()) > 0
+        d = stats.as_dict()
+        assert d["events_dropped"] == sum(prod.dropped.values())
+        assert d["events_read"] == len(prod.written) == stats.events
+        assert d["backend"]["extra"]["cpu0.n_drops_buffer"] == prod.dropped[0]

@@ -196,3 +196,17 @@ class TestUnavailable:
         with pytest.raises(BackendUnavailable, match="power of 2"):
             KmodBackend(devices_glob=drv.devices_glob, driver=drv,
                         buffer_bytes_dim=100000).__enter__()
+
+
+class TestSnapshot:
+    """The host state comes from the ebpf backend's /proc scan, taken once."""
+
+    def test_host_processes(self, tmp_path):
+        pytest.importorskip("falcolib_ebpf.procscan")
+        drv = SimDriver(tmp_path, 1)
+        with KmodBackend(devices_glob=drv.devices_glob, driver=drv) as b:
+            snap = b.snapshot()
+            assert b.snapshot() is snap
+        me = [p for p in snap.processes if p.tid == os.getpid()]
+        assert me and me[0].pid == os.getpid() and me[0].comm.startswith("python")
+        drv.close()
