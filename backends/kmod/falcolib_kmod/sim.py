@@ -360,6 +360,7 @@ class Producer(threading.Thread):
         self.dropped: dict[int, int] = {}
         self.skipped = 0
         self.error: BaseException | None = None
+        self._bursts: list | None = None
 
     def run(self) -> None:
         try:
@@ -405,7 +406,7 @@ class Producer(threading.Thread):
             self._bursts.append([(cpu, evts, sum(map(len, evts))) for cpu, evts in per_cpu.items()])
 
     def _run_batches(self) -> None:
-        if getattr(self, "_bursts", None) is None:
+        if self._bursts is None:
             self.prepare()
         rings = self.driver.rings
         deadline = time.monotonic() + self.timeout

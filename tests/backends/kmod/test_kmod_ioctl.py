@@ -210,3 +210,18 @@ class TestSnapshot:
         me = [p for p in snap.processes if p.tid == os.getpid()]
         assert me and me[0].pid == os.getpid() and me[0].comm.startswith("python")
         drv.close()
+
+
+class TestKernelDevice:
+    """The real device layer (os.open, fcntl.ioctl) refuses what is not the driver's device."""
+
+    def test_plain_file_is_not_a_driver(self, tmp_path):
+        for cpu in range(2):
+            (tmp_path / f"scap{cpu}").write_bytes(b"\0" * 4096)
+        with pytest.raises(BackendUnavailable, match=r"GET_API_VERSION.*scap0.*predates"):
+            KmodBackend(devices_glob=str(tmp_path / "scap*")).__enter__()
+
+    def test_unreadable_device(self, tmp_path):
+        (tmp_path / "falco0").mkdir()   # opening a directory read-write fails (EISDIR)
+        with pytest.raises(BackendUnavailable, match="cannot open .*falco0"):
+            KmodBackend(devices_glob=str(tmp_path / "falco*")).__enter__()
