@@ -150,10 +150,11 @@ class CompiledRule:
 
     @property
     def output(self):
-        fmt = _FORMATTERS.get(self.rule.output)
+        text = output_format(self.rule.output)
+        fmt = _FORMATTERS.get(text)
         if fmt is None:
             from falcolib.outputs.format import Formatter
-            fmt = _FORMATTERS[self.rule.output] = Formatter(output_format(self.rule.output))
+            fmt = _FORMATTERS[text] = Formatter(text)
         return fmt
 
 
@@ -173,9 +174,12 @@ def _ALL(entry) -> bool:  # noqa: N802 - a constant predicate: a rule sees every
 class Compiler:
     """Compiles a Collector's final state; issues go to ``result``."""
 
-    def __init__(self, col: Collector, result: LoadResult):
+    def __init__(self, col: Collector, result: LoadResult, matchers: dict | None = None):
         self.col = col
         self.result = result
+        # expanded condition -> matcher (or the FilterCompileError), shared by the compiles
+        # of one load: Falco recompiles everything after each file
+        self.matchers = matchers if matchers is not None else {}
         self.lists: dict[str, tuple[ast.Literal, ...]] = {}
         self.used_lists: set[str] = set()
         self.used_macros: set[str] = set()
@@ -267,9 +271,8 @@ class Compiler:
         if unsafe_na_check(node):
             self.result.add(Code.LOAD_UNSAFE_NA_CHECK, "rule", rule.name, "", rule.position)
         self.check_deprecated(rule, node)
-        from falcolib.filter import compile as compile_filter
         try:
-            matcher = compile_filter(node)
+            matcher = self.compile_condition(node)
         except FilterCompileError as exc:
             if rule.skip_if_unknown_filter and _UNKNOWN_FIELD.search(exc.message):
                 self.result.add(Code.LOAD_UNKNOWN_FILTER, "rule", rule.name, exc.message,
@@ -287,6 +290,19 @@ class Compiler:
                             "Rule matches too many evt.type values. This has a significant "
                             "performance penalty.", rule.position)
         return CompiledRule(rule, node, matcher, evttypes, entry.index)
+
+    def compile_condition(self, node):
+        hit = self.matchers.get(node)
+        if hit is None:
+            from falcolib.filter import compile as compile_filter
+            try:
+                hit = compile_filter(node)
+            except FilterCompileError as exc:
+                hit = exc
+            self.matchers[node] = hit
+        if isinstance(hit, FilterCompileError):
+            raise hit
+        return hit
 
     def check_output(self, rule: Rule) -> bool:
         pos = rule.output_position or rule.position
@@ -354,7 +370,8 @@ def check_output_format(fmt: str) -> None:
     except ImportError:
         Formatter = None
     if Formatter is not None:
-        Formatter(fmt)
+        if fmt not in _FORMATTERS:
+            _FORMATTERS[fmt] = Formatter(fmt)
         return
     from falcolib.fields import lookup
     for m in _FIELD_TOKEN.finditer(fmt):

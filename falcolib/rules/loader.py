@@ -47,33 +47,56 @@ def expand_paths(paths: Iterable[Source]) -> list[Source]:
     return out
 
 
-def _collect(sources: Iterable[Source], result: LoadResult) -> Collector:
-    col = Collector()
-    for src in expand_paths(sources):
-        if isinstance(src, (List, Macro, Rule)):
-            col.apply(Define(src), result)
-        elif isinstance(src, Ruleset):
-            for item in src.items:
-                col.apply(Define(item), result)
-        elif isinstance(src, RulesText):
-            col.apply_all(read_text(src.text, src.name, result), result)
-        else:
-            name = os.fspath(src)
-            try:
-                text = Path(name).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-                result.add(Code.LOAD_ERR_FILE_READ, "rules content", "",
-                           f"Could not read rules file: {reason}", Position(name))
-                continue
-            col.apply_all(read_text(text, name, result), result)
-    return col
+def _apply_source(col: Collector, src: Source, result: LoadResult) -> bool:
+    """Add one source's declarations; True when it was a rules file or text."""
+    if isinstance(src, (List, Macro, Rule)):
+        col.apply(Define(src), result)
+        return False
+    if isinstance(src, Ruleset):
+        for item in src.items:
+            col.apply(Define(item), result)
+        return True
+    if isinstance(src, RulesText):
+        col.apply_all(read_text(src.text, src.name, result), result)
+        return True
+    name = os.fspath(src)
+    try:
+        text = Path(name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        result.add(Code.LOAD_ERR_FILE_READ, "rules content", "",
+                   f"Could not read rules file: {reason}", Position(name))
+        return True
+    col.apply_all(read_text(text, name, result), result)
+    return True
+
+
+# issues an intermediate compile reports (Falco compiles after every file)
+_CHECKPOINT_CODES = frozenset({Code.LOAD_UNUSED_MACRO, Code.LOAD_UNUSED_LIST})
 
 
 def _build(sources: Iterable[Source]) -> Ruleset:
+    """Falco's load: each file is read, then everything so far is compiled.
+
+    A file must therefore make sense with the files before it (a rule may not
+    use a macro that only a later file defines). The compiles after the
+    intermediate files contribute their errors and unused-item warnings; the
+    last one gives the rules. Issues seen twice are reported once.
+    """
     result = LoadResult()
-    col = _collect(sources, result)
-    compiled = Compiler(col, result).compile()
+    col = Collector()
+    matchers: dict = {}
+    srcs = expand_paths(sources)
+    for i, src in enumerate(srcs):
+        is_file = _apply_source(col, src, result)
+        if is_file and i < len(srcs) - 1:
+            partial = LoadResult()
+            Compiler(col, partial, matchers).compile()
+            _merge(result, (x for x in partial.issues
+                            if x.is_error or x.code in _CHECKPOINT_CODES))
+    final = LoadResult()
+    compiled = Compiler(col, final, matchers).compile()
+    _merge(result, final.issues)
     entries = sorted([*col.lists.values(), *col.macros.values(), *col.rules.values()],
                      key=lambda e: e.index)
     return Ruleset(compiled, items=[e.item for e in entries],
@@ -81,6 +104,14 @@ def _build(sources: Iterable[Source]) -> Ruleset:
                    macros=[e.item for e in entries if isinstance(e.item, Macro)],
                    result=result, required_engine_version=col.required_engine_version,
                    required_plugin_versions=col.required_plugin_versions)
+
+
+def _merge(result: LoadResult, issues) -> None:
+    seen = set(result.issues)
+    for issue in issues:
+        if issue not in seen:
+            seen.add(issue)
+            result.issues.append(issue)
 
 
 def validate_rules(sources: Iterable[Source] | Source) -> LoadResult:

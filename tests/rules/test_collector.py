@@ -250,6 +250,23 @@ class TestEnabled:
 class TestFilesAndDirectories:
     """Paths load in order; a directory loads its *.yaml files in name order."""
 
+    def test_each_file_must_stand_with_the_ones_before(self):
+        # Falco compiles after every file: a rule cannot use a macro a later file defines
+        # (within one file it can)
+        res = check("- rule: R\n  desc: d\n  condition: later\n  output: o\n  priority: INFO\n",
+                    "- macro: later\n  condition: evt.type = open\n")
+        (err,) = res.errors
+        assert (err.code.value, err.item_name, err.position.file) == (
+            "LOAD_ERR_VALIDATE", "R", "a.yaml")
+        assert err.message == "Undefined macro 'later' used in filter."
+
+    def test_unused_until_a_later_file(self):
+        # a macro only a later file uses is unused when its own file is compiled
+        res = check("- macro: m\n  condition: evt.type = open\n",
+                    "- rule: R\n  desc: d\n  condition: m\n  output: o\n  priority: INFO\n")
+        assert [(i.code.value, i.item_name, i.position.file) for i in res.issues] == [
+            ("LOAD_UNUSED_MACRO", "m", "a.yaml")]
+
     def test_directory_in_name_order(self, tmp_path):
         from falcolib.rules import load_rules
         (tmp_path / "b.yaml").write_text("- list: shells\n  items: [zsh]\n"
