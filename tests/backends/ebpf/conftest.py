@@ -47,6 +47,7 @@ class LiveRecorder:
         self._getters = {f: resolve(f) for f in FIELDS}
         self._types = frozenset().union(*(types_named(n) for n in RECORDED))
         self.records: deque = deque(maxlen=200_000)
+        self._root = os.getpid()
         self.errors: list[str] = []
         self.processed = 0
         self._lock = threading.Lock()
@@ -59,7 +60,7 @@ class LiveRecorder:
                 evt = self._event(raw)
                 view = self.state.process(evt)
                 self.processed += 1
-                if raw.type in self._types:
+                if raw.type in self._types and self._watched(view.thread):
                     rec = {f: _safe(g, view) for f, g in self._getters.items()}
                     rec["params"] = {p.name: evt.value(i) for i, p in enumerate(evt.info.params)
                                      if i < evt.nparams}
@@ -70,6 +71,22 @@ class LiveRecorder:
             except Exception as exc:  # noqa: BLE001 - reported by the tests
                 if len(self.errors) < 20:
                     self.errors.append(f"{type(exc).__name__}: {exc}")
+
+    def _watched(self, thread) -> bool:
+        """Events of this test run's descendants or of containers: the rest of a shared
+        machine's activity goes through the state engine but is not recorded."""
+        if thread is None:
+            return False
+        if thread.container_id:
+            return True
+        threads = self.state.threads
+        for _ in range(8):
+            if thread.pid == self._root:
+                return True
+            thread = threads.get(thread.ptid)
+            if thread is None:
+                return False
+        return False
 
     def diag(self) -> str:
         st = self.backend.stats()
@@ -111,7 +128,7 @@ def live():
 
     # what the tests perform plus what the state engine needs for them; the
     # busy read/write family of a shared machine stays out of the ring
-    names = RECORDED + ("close", "dup", "fork", "vfork", "clone3", "execveat", "accept4",
+    names = RECORDED + ("dup", "fork", "vfork", "clone3", "execveat", "accept4",
                         "chdir", "fchdir", "setuid", "setgid", "setresuid", "setresgid")
     types = frozenset().union(*(types_named(n) for n in names))
     backend = EbpfBackend(types, drop_failed=False)
