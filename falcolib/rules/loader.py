@@ -92,11 +92,11 @@ def _build(sources: Iterable[Source]) -> Ruleset:
         if is_file and i < len(srcs) - 1:
             partial = LoadResult()
             Compiler(col, partial, matchers).compile()
-            _merge(result, (x for x in partial.issues
+            _merge(result, (x for x in _unused_only_if_clean(result, partial)
                             if x.is_error or x.code in _CHECKPOINT_CODES))
     final = LoadResult()
     compiled = Compiler(col, final, matchers).compile()
-    _merge(result, final.issues)
+    _merge(result, _unused_only_if_clean(result, final))
     entries = sorted([*col.lists.values(), *col.macros.values(), *col.rules.values()],
                      key=lambda e: e.index)
     return Ruleset(compiled, items=[e.item for e in entries],
@@ -104,6 +104,13 @@ def _build(sources: Iterable[Source]) -> Ruleset:
                    macros=[e.item for e in entries if isinstance(e.item, Macro)],
                    result=result, required_engine_version=col.required_engine_version,
                    required_plugin_versions=col.required_plugin_versions)
+
+
+def _unused_only_if_clean(so_far: LoadResult, compiled: LoadResult):
+    """Falco reports unused lists/macros only when nothing failed (it stops at errors)."""
+    if so_far.successful:
+        return compiled.issues
+    return [i for i in compiled.issues if i.code not in _CHECKPOINT_CODES]
 
 
 def _merge(result: LoadResult, issues) -> None:
