@@ -207,3 +207,55 @@ class TestCorruption:
             assert [e.data for e in out] == [good]
             assert b.stats().dropped_decode == 1
         drv.close()
+
+
+class TestReadRaces:
+    """Events published while a round reads the heads still come out in timestamp order."""
+
+    def _two_events(self):
+        raws = _raws(next(p for p in CAPTURES if p.name == "curl_google.scap"))
+        first = raws[0]
+        later = next(r for r in raws if r.ts > first.ts)
+        return to_ring_event(first), to_ring_event(later)
+
+    def _run(self, monkeypatch, tmp_path, method, cpu_trigger):
+        from falcolib_kmod.ring import Ring
+
+        early, late = self._two_events()
+        drv = SimDriver(tmp_path, 2, buffer_bytes_dim=16 * 1024)
+        original = getattr(Ring, method)
+        fired = []
+
+        def racing(self):
+            result = original(self)
+            if self.cpu == cpu_trigger and not fired:
+                fired.append(True)       # the kernel publishes right after this read
+                drv.rings[0].record(early)
+                drv.rings[1].record(late)
+            return result
+
+        monkeypatch.setattr(Ring, method, racing)
+        out = []
+        idle = 0
+        with KmodBackend(devices_glob=drv.devices_glob, driver=drv, empty_threshold=-1) as b:
+            for raw in b:
+                if raw is not None:
+                    out.append(raw.data)
+                else:
+                    idle += 1
+                if len(out) == 2 or idle > 50:
+                    b.stop()
+        drv.close()
+        assert fired
+        return out, [early, late]
+
+    def test_between_first_and_second_look(self, monkeypatch, tmp_path):
+        # ring 0's first look finds nothing; both events appear before ring 1's first look
+        out, expected = self._run(monkeypatch, tmp_path, "head", 0)
+        assert out == expected
+
+    def test_during_second_look(self, monkeypatch, tmp_path):
+        # ring 0 is copied empty; then the early event lands in ring 0 and the late one in
+        # ring 1, whose copy shows it: it must wait for the early one
+        out, expected = self._run(monkeypatch, tmp_path, "block", 0)
+        assert out == expected
