@@ -31,7 +31,7 @@ from falcolib.backend.model import make_raw
 from falcolib.scap.writer import ScapWriter
 from falcolib_kmod import KmodBackend
 from falcolib_kmod.protocol import EVT_HDR
-from falcolib_kmod.sim import Producer, SimDriver, spread_events, to_ring_event
+from falcolib_kmod.sim import Producer, SimDriver, spread_events
 from falcolib_scap import ScapBackend
 
 CAPS = sorted((Path(__file__).resolve().parents[1] / ".." / "shared" / "captures").glob("*.scap"))

@@ -186,8 +186,9 @@ class KmodBackend:
             try:
                 self._rings.append(Ring(dev, cpu, size, self.protocol.info))
             except (OSError, ValueError) as exc:
-                raise BackendUnavailable(f"cannot map the ring buffer of {dev.path}: {exc} (if "
-                                         "memory is short, ask for a smaller buffer_bytes_dim)") from None
+                raise BackendUnavailable(f"cannot map the ring buffer of {dev.path}: {exc}",
+                                         hint="if memory is short, ask for a smaller "
+                                              "buffer_bytes_dim") from None
         try:
             if self._snaplen is not None:
                 control.set_snaplen(self._snaplen)

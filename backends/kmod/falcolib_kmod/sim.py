@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from falcolib_kmod import protocol as P
-from falcolib_kmod.syscalls import X86_64_SYSCALLS, _ALIASES, _TRACEPOINT_EVENTS
+from falcolib_kmod.syscalls import X86_64_SYSCALLS, ALIASES, TRACEPOINT_EVENTS
 
 PAGE = mmap.PAGESIZE
 _HT = struct.Struct("<II")
@@ -310,11 +310,11 @@ class SimDriver:
             return [t in self.event_mask for t in range(len(EVENTS))]
         out = []
         for info in EVENTS:
-            tps = _TRACEPOINT_EVENTS.get(info.name)
+            tps = TRACEPOINT_EVENTS.get(info.name)
             if tps is not None:
                 out.append(any(tp in self.tracepoints for tp in tps))
                 continue
-            nr = X86_64_SYSCALLS.get(_ALIASES.get(info.name, info.name))
+            nr = X86_64_SYSCALLS.get(ALIASES.get(info.name, info.name))
             # not a syscall of this ABI: such events come with sys_enter/exit
             out.append(P.TP_SYS_EXIT in self.tracepoints and (nr is None or nr in self.syscalls))
         return out

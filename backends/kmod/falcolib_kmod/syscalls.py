@@ -80,12 +80,12 @@ X86_64_SYSCALLS: dict[str, int] = {
 }
 
 # event name -> syscall name where they differ on x86_64
-_ALIASES = {"pread": "pread64", "pwrite": "pwrite64", "umount": "umount2", "llseek": "lseek",
+ALIASES = {"pread": "pread64", "pwrite": "pwrite64", "umount": "umount2", "llseek": "lseek",
             "recv": "recvfrom", "send": "sendto", "mmap2": "mmap", "stat64": "stat",
             "fstat64": "fstat", "lstat64": "lstat"}
 
 # event name -> tracepoints (beyond sys_enter/sys_exit) that produce it
-_TRACEPOINT_EVENTS = {
+TRACEPOINT_EVENTS = {
     "procexit": (P.TP_SCHED_PROC_EXIT,),
     "switch": (P.TP_SCHED_SWITCH,),
     "page_fault": (P.TP_PAGE_FAULT_USER, P.TP_PAGE_FAULT_KERNEL),
@@ -111,13 +111,13 @@ def interest_for(types: frozenset[int] | None) -> tuple[frozenset[int], frozense
     tps: set[int] = set()
     names = {EVENTS[t].name for t in types if 0 <= t < len(EVENTS)}
     for name in names:
-        if name in _TRACEPOINT_EVENTS:
-            tps.update(_TRACEPOINT_EVENTS[name])
+        if name in TRACEPOINT_EVENTS:
+            tps.update(TRACEPOINT_EVENTS[name])
             continue
         if name == "syscall":
             sys_ids.update(every)
             continue
-        nr = X86_64_SYSCALLS.get(_ALIASES.get(name, name))
+        nr = X86_64_SYSCALLS.get(ALIASES.get(name, name))
         if nr is not None:
             sys_ids.add(nr)
         if name in _FORK:

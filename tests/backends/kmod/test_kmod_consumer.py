@@ -49,7 +49,7 @@ def consume(backend, producer) -> list:
 
 
 class TestSameEventsAsScap:
-    """Spread over CPUs and read back through the rings, a capture comes out as the scap reader reads it."""
+    """Spread over CPUs and read back through the rings, a capture comes out as replayed."""
 
     @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
     def test_capture(self, path, tmp_path):
