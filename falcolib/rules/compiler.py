@@ -30,7 +30,7 @@ from falcolib.errors import FilterCompileError, FilterSyntaxError, FormatError
 from falcolib.filter import ast
 from falcolib.filter.quoting import EscapeError, unescape
 from falcolib.rules.collector import Collector, Entry
-from falcolib.rules.condition_warnings import compile_warnings, unsafe_na_check
+from falcolib.rules.condition_warnings import Findings, analyze
 from falcolib.rules.model import Rule, RuleException
 from falcolib.rules.result import Code, LoadResult
 
@@ -174,12 +174,14 @@ def _ALL(entry) -> bool:  # noqa: N802 - a constant predicate: a rule sees every
 class Compiler:
     """Compiles a Collector's final state; issues go to ``result``."""
 
-    def __init__(self, col: Collector, result: LoadResult, matchers: dict | None = None):
+    def __init__(self, col: Collector, result: LoadResult, cache: dict | None = None):
         self.col = col
         self.result = result
-        # expanded condition -> matcher (or the FilterCompileError), shared by the compiles
-        # of one load: Falco recompiles everything after each file
-        self.matchers = matchers if matchers is not None else {}
+        # expanded condition -> matcher (or the FilterCompileError) and -> Findings, shared
+        # by the compiles of one load: Falco recompiles everything after each file
+        cache = cache if cache is not None else {}
+        self.matchers: dict = cache.setdefault("matchers", {})
+        self.findings: dict = cache.setdefault("findings", {})
         self.lists: dict[str, tuple[ast.Literal, ...]] = {}
         self.used_lists: set[str] = set()
         self.used_macros: set[str] = set()
@@ -268,9 +270,12 @@ class Compiler:
             return None
         if not self.check_output(rule):
             return None
-        if unsafe_na_check(node):
+        found: Findings | None = self.findings.get(node)
+        if found is None:
+            found = self.findings[node] = analyze(node)
+        if found.unsafe_na:
             self.result.add(Code.LOAD_UNSAFE_NA_CHECK, "rule", rule.name, "", rule.position)
-        self.check_deprecated(rule, node)
+        self.check_deprecated(rule, found.fields)
         try:
             matcher = self.compile_condition(node)
         except FilterCompileError as exc:
@@ -281,7 +286,7 @@ class Compiler:
                 self.result.add(Code.LOAD_ERR_COMPILE_CONDITION, "rule", rule.name,
                                 exc.message, rule.position)
             return None
-        for message in compile_warnings(node):
+        for message in found.messages:
             self.result.add(Code.LOAD_COMPILE_CONDITION, "rule", rule.name, message,
                             rule.position)
         evttypes = matcher.evttypes
@@ -327,8 +332,7 @@ class Compiler:
                                 "rule output", pos)
         return True
 
-    def check_deprecated(self, rule: Rule, node) -> None:
-        seen = {n.name for n in ast.walk(node) if isinstance(n, ast.FieldRef)}
+    def check_deprecated(self, rule: Rule, seen: frozenset[str]) -> None:
         for name in DEPRECATED_FIELDS:
             if name in seen:
                 self.result.add(Code.LOAD_DEPRECATED_ITEM, "rule", rule.name,

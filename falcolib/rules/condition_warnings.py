@@ -10,6 +10,8 @@
 """
 from __future__ import annotations
 
+import attrs
+
 from falcolib.errors import FilterCompileError
 from falcolib.filter import ast
 from falcolib.filter.operators import Operator, Transformer
@@ -87,3 +89,17 @@ def compile_warnings(node) -> list[str]:
                     out.append(f"'{v}' may be a valid field transformer misused as a const "
                                "string value")
     return out
+
+
+@attrs.frozen
+class Findings:
+    """What one walk over a condition finds: Falco's warnings and the fields used."""
+
+    unsafe_na: bool
+    messages: tuple[str, ...]
+    fields: frozenset[str]
+
+
+def analyze(node) -> Findings:
+    fields = frozenset(n.name for n in ast.walk(node) if isinstance(n, ast.FieldRef))
+    return Findings(unsafe_na_check(node), tuple(compile_warnings(node)), fields)

@@ -85,17 +85,17 @@ def _build(sources: Iterable[Source]) -> Ruleset:
     """
     result = LoadResult()
     col = Collector()
-    matchers: dict = {}
+    cache: dict = {}
     srcs = expand_paths(sources)
     for i, src in enumerate(srcs):
         is_file = _apply_source(col, src, result)
         if is_file and i < len(srcs) - 1:
             partial = LoadResult()
-            Compiler(col, partial, matchers).compile()
+            Compiler(col, partial, cache).compile()
             _merge(result, (x for x in _unused_only_if_clean(result, partial)
                             if x.is_error or x.code in _CHECKPOINT_CODES))
     final = LoadResult()
-    compiled = Compiler(col, final, matchers).compile()
+    compiled = Compiler(col, final, cache).compile()
     _merge(result, _unused_only_if_clean(result, final))
     entries = sorted([*col.lists.values(), *col.macros.values(), *col.rules.values()],
                      key=lambda e: e.index)
