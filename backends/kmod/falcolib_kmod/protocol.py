@@ -18,7 +18,10 @@ Two protocol generations are supported:
   module parameter, interest expressed as native syscall ids
   (ENABLE/DISABLE_SYSCALL) and attached tracepoints (ENABLE/DISABLE_TP).
 
-Any other major is refused: its ioctls or info struct differ.
+Any other major is refused: its ioctls or info struct differ. (The info
+struct grew per-category drop counters in July 2022 while the API was still
+1.0.0, but no release shipped that: the 2.0.0+driver release has the small
+struct; API 2.0.0 through 8.0.3 have 17 or 19 counters, 8.0.4 onwards 15.)
 """
 from __future__ import annotations
 
