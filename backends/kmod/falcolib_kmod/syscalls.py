@@ -82,7 +82,7 @@ X86_64_SYSCALLS: dict[str, int] = {
 # event name -> syscall name where they differ on x86_64
 ALIASES = {"pread": "pread64", "pwrite": "pwrite64", "umount": "umount2", "llseek": "lseek",
             "recv": "recvfrom", "send": "sendto", "mmap2": "mmap", "stat64": "stat",
-            "fstat64": "fstat", "lstat64": "lstat"}
+            "fstat64": "fstat", "lstat64": "lstat", "prlimit": "prlimit64"}
 
 # event name -> tracepoints (beyond sys_enter/sys_exit) that produce it
 TRACEPOINT_EVENTS = {

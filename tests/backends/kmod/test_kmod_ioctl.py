@@ -105,6 +105,24 @@ class TestCurrentIoctls:
         assert enabled == set(range(P.SYSCALL_TABLE_SIZE))
 
 
+class TestInterest:
+    """Every syscall event of the table maps to a syscall of the x86_64 ABI."""
+
+    def test_syscall_events_map(self):
+        from falcolib.decode.table import EVENTS
+        from falcolib_kmod.syscalls import interest_for
+
+        # the events the driver makes from sys_enter/sys_exit carry EC_SYSCALL (and are not
+        # the generic one); each must enable its own syscall
+        unmapped = []
+        for code, info in enumerate(EVENTS):
+            if info.category & 512 and info.name not in ("syscall", "NA"):  # EC_SYSCALL
+                sys_ids, _ = interest_for(frozenset({code}))
+                if not sys_ids:
+                    unmapped.append(info.name)
+        assert unmapped == []
+
+
 class TestIoctlErrors:
     """A refused ioctl or a bad value is a DriverError naming it."""
 
