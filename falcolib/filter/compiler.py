@@ -54,12 +54,16 @@ _SYMBOL = {Operator.EQ: "==", Operator.NE: "!=", Operator.LT: "<", Operator.LE: 
 class _Operand:
     """A resolved field: its extractor (transformers applied), type and list-ness."""
 
-    __slots__ = ("ref", "field", "extract", "type", "is_list", "any_of")
+    __slots__ = ("ref", "field", "extract", "type", "is_list", "any_of", "dynamic")
 
     def __init__(self, ref: ast.FieldRef, field: Field, extract, ftype: FieldType,
-                 is_list: bool, any_of: bool):
+                 is_list: bool, any_of: bool, dynamic: bool = False):
         self.ref, self.field, self.extract = ref, field, extract
         self.type, self.is_list, self.any_of = ftype, is_list, any_of
+        self.dynamic = dynamic  # value type known per event only (see compare_dynamic)
+
+    def typed(self, ftype: FieldType) -> "_Operand":
+        return _Operand(self.ref, self.field, self.extract, ftype, self.is_list, self.any_of)
 
     @property
     def family(self) -> str:
@@ -131,7 +135,11 @@ class _Codegen:
             extract = _chain(extract, matching.TRANSFORMS[tr], multi)
             if tr is Transformer.LEN:
                 any_of = False
-        return _Operand(ref, field, extract, ftype, is_list, any_of)
+        # a field whose value type depends on the event (evt.rawarg.NAME: an int for
+        # an fd, a str for a path) and whose declaration gives no per-argument type
+        dynamic = (field.arg is ArgKind.NAME_SUFFIX and not ref.transformers and arg_type is None
+                   and literals.type_family(ftype) == "string")
+        return _Operand(ref, field, extract, ftype, is_list, any_of, dynamic)
 
     def call(self, operand: _Operand) -> str:
         return f"{self.const(operand.extract, '_x')}(view)"
@@ -156,8 +164,29 @@ class _Codegen:
                 raise FilterCompileError(f"operator {op.value!r} takes a single value, not a list",
                                          position=lhs.ref.position)
         hex_bytes = op in (Operator.BCONTAINS, Operator.BSTARTSWITH)
+        if self.is_dynamic(lhs):
+            return self.compare_dynamic(lhs, op, lambda o: self.compare_const(
+                o, op, self.literal(value.text, o, hex_bytes=hex_bytes)))
         const = self.literal(value.text, lhs, hex_bytes=hex_bytes)
         return self.compare_const(lhs, op, const)
+
+    @staticmethod
+    def is_dynamic(lhs: _Operand) -> bool:
+        return lhs.dynamic
+
+    def compare_dynamic(self, lhs: _Operand, op: Operator, build) -> str:
+        """Numeric semantics when the value is an int, string semantics otherwise
+        (sysdig types evt.rawarg.NAME by the parameter's type)."""
+        as_text = build(lhs.typed(lhs.type))
+        if op not in _ALLOWED["number"]:
+            return as_text
+        num = lhs.typed(FieldType.INT64)
+        try:
+            as_number = build(num)
+        except FilterCompileError:
+            as_number = "False"  # the literal is no number: an int value never matches
+        isint = self.const(_is_int, "_f")
+        return f"({as_number} if {isint}({self.call(lhs)}) else {as_text})"
 
     def literal(self, text: str, lhs: _Operand, *, hex_bytes: bool = False):
         try:
@@ -184,9 +213,12 @@ class _Codegen:
             return self.wrap(lhs, lambda v: f"{v}.startswith({k})")
         if op is Operator.ENDSWITH:
             return self.wrap(lhs, lambda v: f"{v}.endswith({k})")
-        if op in (Operator.GLOB, Operator.IGLOB):
-            m = self.const(matching.glob_regex(const, casefold=op is Operator.IGLOB).fullmatch, "_m")
+        if op is Operator.GLOB:
+            m = self.const(matching.glob_regex(const).fullmatch, "_m")
             return self.wrap(lhs, lambda v: f"{m}({v}) is not None")
+        if op is Operator.IGLOB:
+            m = self.const(matching.glob_matcher(const, casefold=True), "_f")
+            return self.wrap(lhs, lambda v: f"{m}({v})")
         if op is Operator.REGEX:
             try:
                 rx = re.compile(const, re.S).fullmatch
@@ -215,6 +247,8 @@ class _Codegen:
                                          f"not {lhs.ref.display!r}", position=lhs.ref.position)
             fn = self.const(matching.pmatch_matcher(texts), "_f")
             return self.wrap(lhs, lambda v: f"{fn}({v})")
+        if self.is_dynamic(lhs):
+            return self.compare_dynamic(lhs, op, lambda o: self.compare_list(o, op, texts))
         if lhs.is_list:
             values = frozenset(_convert_item(t, lhs.type, lhs) for t in texts)
             k = self.const(values, "_s")
@@ -274,6 +308,10 @@ class _Codegen:
         return f"({pre} and {test})"
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int)
+
+
 def _dynamic_glob(casefold: bool):
     cached = {}
 
@@ -282,8 +320,8 @@ def _dynamic_glob(casefold: bool):
         if m is None:
             if len(cached) > 256:
                 cached.clear()
-            m = cached[pattern] = matching.glob_regex(pattern, casefold=casefold).fullmatch
-        return m(value) is not None
+            m = cached[pattern] = matching.glob_matcher(pattern, casefold=casefold)
+        return m(value)
     return glob
 
 

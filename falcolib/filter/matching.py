@@ -37,7 +37,13 @@ _NEVER = re.compile("(?!)")
 
 
 def glob_regex(pattern: str, *, casefold: bool = False) -> re.Pattern:
-    """``pattern`` (fnmatch syntax) as a compiled regex to ``fullmatch``."""
+    """``pattern`` (fnmatch syntax) as a compiled regex to ``fullmatch``.
+
+    With ``casefold`` the pattern is folded to lower case as glibc folds it
+    (ranges included); the text must then be folded too: use ``glob_matcher``.
+    """
+    if casefold:
+        pattern = _tolower(pattern)
     out: list[str] = []
     i, n = 0, len(pattern)
     while i < n:
@@ -60,7 +66,7 @@ def glob_regex(pattern: str, *, casefold: bool = False) -> re.Pattern:
             out.append(bracket)
         else:
             out.append(re.escape(c))
-    return re.compile("".join(out), re.S | (re.I if casefold else 0))
+    return re.compile("".join(out), re.S)
 
 
 def _bracket(pattern: str, i: int) -> tuple[str | None, int]:
@@ -113,7 +119,10 @@ def _bracket_char(pattern: str, j: int) -> tuple[str, int]:
 
 
 def glob_matcher(pattern: str, *, casefold: bool = False) -> Callable[[str], bool]:
+    """A predicate: does a value match ``pattern`` (``iglob`` when ``casefold``)."""
     match = glob_regex(pattern, casefold=casefold).fullmatch
+    if casefold:
+        return lambda value: match(_tolower(value)) is not None
     return lambda value: match(value) is not None
 
 

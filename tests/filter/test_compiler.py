@@ -265,6 +265,15 @@ class TestResolution:
         err = compile_error("t.str = a and t.nope = b")
         assert "t.nope" in err.message and err.position.column == 15
 
+    def test_suffix_field_values_typed_per_event(self):
+        """evt.rawarg.NAME is an int for some events, a str for others: compared as each."""
+        assert matches("t.arg.fd = 3", **{"arg.fd": 3}) is True
+        assert matches("t.arg.fd = 3", **{"arg.fd": 4}) is False
+        assert matches("t.arg.res < 0", **{"arg.res": -2}) is True
+        assert matches("t.arg.fd in (3, 4)", **{"arg.fd": 4}) is True
+        assert matches("t.arg.name = x", **{"arg.name": 3}) is False
+        assert matches("t.arg.name startswith /e", **{"arg.name": "/etc"}) is True
+
     def test_suffix_and_key_arguments(self):
         assert matches("t.arg.fd = 3", **{"arg.fd": "3"}) is True
         assert matches("t.env[HOME] = /root", **{"env[HOME]": "/root"}) is True

@@ -7,7 +7,7 @@ import ctypes.util
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-from falcolib.filter.matching import TRANSFORMS, glob_regex, net_matcher, pmatch_matcher
+from falcolib.filter.matching import TRANSFORMS, glob_matcher, glob_regex, net_matcher, pmatch_matcher
 from falcolib.filter.operators import Transformer
 from falcolib.filter.quoting import quote, unescape
 
@@ -37,9 +37,11 @@ class TestGlobAgainstFnmatch:
         assert (glob_regex(pattern).fullmatch(text) is not None) == c_fnmatch(pattern, text)
 
     @settings(max_examples=400, deadline=None)
-    @given(st.text(st.sampled_from("aAbB*?[]!-"), max_size=6), st.text(st.sampled_from("aAbB"), max_size=5))
+    @given(st.text(st.sampled_from("aAbB*?[]!-"), max_size=6),
+           st.text(st.sampled_from("aAbB[]!-"), max_size=5))
     def test_random_casefold(self, pattern, text):
-        got = glob_regex(pattern, casefold=True).fullmatch(text) is not None
+        assume(pattern.rfind("[") < pattern.rfind("]") or "[" not in pattern)
+        got = glob_matcher(pattern, casefold=True)(text)
         assert got == c_fnmatch(pattern, text, casefold=True)
 
     @pytest.mark.parametrize("pattern,text", [

@@ -1,0 +1,211 @@
+"""Differential tests: falcolib's filters against ``sysdig -r CAPTURE FILTER`` on every shared capture.
+
+For each expression of tests/fixtures/filters/sysdig.txt and each capture,
+the events sysdig selects and the events falcolib's compiled filter selects
+are compared as multisets of ``%evt.rawtime %thread.tid %evt.type %evt.dir``.
+falcolib replays each capture once (decode + state) and evaluates every
+filter on every event; sysdig runs once per filter and capture.
+
+Only events sysdig shows at all (its unfiltered output) are compared: sysdig
+hides internal events such as ``procinfo`` that falcolib's replay yields.
+A filter naming a field the catalogue does not have yet is skipped with the
+field's name; every other difference fails, listing the differing events.
+"""
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from falcolib.errors import FilterCompileError, FilterSyntaxError
+
+TABLE = Path(__file__).resolve().parents[1] / "fixtures" / "filters" / "sysdig.txt"
+KEY_FORMAT = "*%evt.rawtime %thread.tid %evt.type %evt.dir"
+KEY_FIELDS = ("evt.rawtime", "thread.tid", "evt.type", "evt.dir")
+
+pytestmark = pytest.mark.oracle
+
+
+def table() -> list[str]:
+    return [line.split("#!")[0].strip() for line in TABLE.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
+def table_params() -> list:
+    """The filters; ``FILTER  #! reason`` marks a known disagreement (strict xfail)."""
+    out = []
+    for line in TABLE.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        flt, _, reason = line.partition("#!")
+        marks = [pytest.mark.xfail(reason=reason.strip(), strict=True)] if reason else []
+        out.append(pytest.param(flt.strip(), marks=marks, id=flt.strip()))
+    return out
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("FALCOLIB_ORACLE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "falcolib-oracle")
+    return Path(base)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: str) -> bytes:
+    return hashlib.sha256(Path(path).read_bytes()).digest()
+
+
+def run_sysdig(sysdig: str, capture: Path, flt: str | None) -> collections.Counter:
+    """sysdig's key lines; cached on disk by (sysdig binary, capture, filter) digests,
+    since sysdig's answer for the same inputs never changes (set
+    FALCOLIB_ORACLE_CACHE=/nonexistent/dir to force fresh runs)."""
+    digest = hashlib.sha256()
+    for part in (_file_digest(sysdig), _file_digest(str(capture)),
+                 hashlib.sha256((flt or "").encode()).digest(),
+                 hashlib.sha256(KEY_FORMAT.encode()).digest()):
+        digest.update(part)
+    cached = _cache_dir() / f"{digest.hexdigest()}.txt"
+    if cached.is_file():
+        return collections.Counter(cached.read_text(errors="surrogateescape").splitlines())
+    cmd = [sysdig, "-r", str(capture)] + ([flt] if flt else []) + ["-p", KEY_FORMAT]
+    proc = subprocess.run(cmd, capture_output=True, text=True, errors="surrogateescape",
+                          timeout=120)
+    if proc.returncode != 0 or "error" in proc.stderr.lower():
+        raise RuntimeError(f"sysdig rejected {flt!r} on {capture.name}: {proc.stderr.strip()}")
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(proc.stdout, errors="surrogateescape")
+        tmp.replace(cached)
+    except OSError:
+        pass  # caching is an optimization only
+    return collections.Counter(proc.stdout.splitlines())
+
+
+def _render(value) -> str:
+    return "<NA>" if value is None else str(value)
+
+
+class Replay:
+    """One pass over a capture, evaluating every compiled filter on every event."""
+
+    def __init__(self, capture: Path, matchers: dict[str, object]):
+        from falcolib.decode.event import Event
+        from falcolib.fields import lookup
+        from falcolib.state import State
+        from falcolib_scap import ScapBackend
+
+        keys = [lookup(n).bind() for n in KEY_FIELDS]
+        self.selected = {f: collections.Counter() for f in matchers}
+        self.errors: dict[str, str] = {}
+        items = list(matchers.items())
+        with ScapBackend(str(capture)) as backend:
+            state = State(backend.snapshot())
+            for raw in backend:
+                view = state.process(Event(raw))
+                key = None
+                for flt, matcher in items:
+                    if flt in self.errors:
+                        continue
+                    try:
+                        hit = matcher(view)
+                    except Exception as exc:  # an extractor bug: report it on this filter
+                        self.errors[flt] = f"{type(exc).__name__}: {exc}"
+                        continue
+                    if hit:
+                        if key is None:
+                            key = " ".join(_render(k(view)) for k in keys)
+                        self.selected[flt][key] += 1
+
+
+@pytest.fixture(scope="session")
+def sysdig_bin() -> str:
+    path = shutil.which("sysdig")
+    if path is None:
+        pytest.skip("sysdig is not installed")
+    return path
+
+
+@pytest.fixture(scope="session")
+def compiled_table():
+    """filter -> matcher, or the FilterCompileError it raised."""
+    from falcolib.filter import compile as compile_filter, parse
+    out = {}
+    for flt in table():
+        try:
+            out[flt] = compile_filter(parse(flt))
+        except (FilterCompileError, FilterSyntaxError) as exc:
+            out[flt] = exc
+    return out
+
+
+@pytest.fixture(scope="session")
+def replays(captures, compiled_table):
+    try:
+        import falcolib_scap  # noqa: F401
+        from falcolib.state import State  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"replay pieces missing: {exc}")
+    matchers = {f: m for f, m in compiled_table.items() if not isinstance(m, Exception)}
+    return {cap.name: Replay(cap, matchers) for cap in captures}
+
+
+@pytest.fixture(scope="session")
+def sysdig_results(sysdig_bin, captures):
+    """Lazily filled: (filter, capture name) -> Counter of sysdig's lines; None = universe."""
+    cache: dict = {}
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+
+    def get(flt: str | None) -> dict[str, collections.Counter]:
+        missing = [c for c in captures if (flt, c.name) not in cache]
+        futures = {c.name: pool.submit(run_sysdig, sysdig_bin, c, flt) for c in missing}
+        for name, fut in futures.items():
+            cache[(flt, name)] = fut.result()
+        return {c.name: cache[(flt, c.name)] for c in captures}
+    yield get
+    pool.shutdown()
+
+
+class TestTable:
+    """The table is large and stays within what sysdig 0.29 parses."""
+
+    def test_size(self):
+        assert len(table()) >= 150
+
+    def test_every_filter_parses(self):
+        from falcolib.filter import parse
+        for flt in table():
+            parse(flt)
+
+
+@pytest.mark.parametrize("flt", table_params())
+def test_same_events_as_sysdig(flt, compiled_table, replays, sysdig_results):
+    """The filter selects the same events as sysdig does, on every capture."""
+    matcher = compiled_table[flt]
+    if isinstance(matcher, Exception):
+        if isinstance(matcher, FilterCompileError) and "unknown field" in matcher.message:
+            pytest.skip(f"not in the field catalogue yet: {matcher.message}")
+        pytest.fail(f"falcolib refuses what sysdig accepts: {matcher}")
+    universe = sysdig_results(None)
+    expected = sysdig_results(flt)
+    problems = []
+    for capture, want in expected.items():
+        replay = replays[capture]
+        if flt in replay.errors:
+            problems.append(f"{capture}: extraction error {replay.errors[flt]}")
+            continue
+        shown = universe[capture]
+        got = collections.Counter({k: min(n, shown[k]) for k, n in replay.selected[flt].items()
+                                   if k in shown})
+        if got != want:
+            extra, missed = got - want, want - got
+            problems.append(
+                f"{capture}: {sum(missed.values())} missed {sorted(missed)[:3]}, "
+                f"{sum(extra.values())} extra {sorted(extra)[:3]}")
+    assert not problems, "\n".join(problems)
