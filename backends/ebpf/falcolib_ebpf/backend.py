@@ -2,10 +2,12 @@
 
 Records flow kernel ring buffer -> drain thread -> bounded queue -> iterator.
 The probe submits without waking anyone (BPF_RB_NO_WAKEUP); the drain
-thread empties the ring every ``drain_ms`` into the queue, so a burst is
-absorbed by the ring and the queue, and whatever still does not fit is
-counted: ring reservation failures per CPU in the kernel, queue overflow
-here. Nothing is lost silently.
+thread copies whatever the ring holds every ``drain_ms`` (one slice of the
+mmapped ring, see ring.py) into the queue, so a burst is absorbed by the
+ring and the queue, and whatever still does not fit is counted: ring
+reservation failures per CPU in the kernel, queue overflow here. Nothing
+is lost silently. Records are split into events by the iterator, in the
+consumer's thread, so the drain thread holds the GIL only for one copy.
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ class EbpfBackend:
     name = "ebpf"
 
     def __init__(self, types: Iterable[int] | None = None, *, ring_pages: int = 2048,
-                 queue_events: int = 1_000_000, drain_ms: float = 5.0, snaplen: int = 80,
+                 queue_records: int = 1_000_000, drain_ms: float = 5.0, snaplen: int = 80,
                  drop_failed: bool | Iterable[str] = DEFAULT_DROP_FAILED,
                  ignore_self: bool = True, snapshot: bool = True, wakeup: bool = False):
         if ring_pages <= 0 or ring_pages & (ring_pages - 1):
@@ -50,7 +52,7 @@ class EbpfBackend:
             drop_failed = ()
         self._drop_failed = frozenset(drop_failed)
         self._want_snapshot = snapshot
-        self._queue_max = queue_events
+        self._queue_max = queue_records
         self._drain_s = drain_ms / 1000.0
         self._prog: P.ProbeProgram | None = None
         self._snapshot = StateSnapshot()
@@ -61,7 +63,7 @@ class EbpfBackend:
         self._thread: threading.Thread | None = None
         self._stats = BackendStats()
         self._num = 0
-        self._pending: list[bytes] = []
+        self._ring = None
 
     # -- configuration ---------------------------------------------------------
     def set_event_types(self, types: Iterable[int] | None) -> None:
@@ -106,7 +108,9 @@ class EbpfBackend:
             raise BackendUnavailable(
                 f"cannot compile or load the eBPF probe: {str(exc).splitlines()[0] if str(exc) else exc!r}",
                 hint=f"kernel headers and eBPF support are needed; {SETUP_HINT}") from None
-        self._prog.bpf[b"events"].open_ring_buffer(self._on_record)
+        from falcolib_ebpf.ring import MmapRing
+        import mmap
+        self._ring = MmapRing(self._prog.bpf[b"events"].map_fd, self._opts.ring_pages * mmap.PAGESIZE)
         try:
             self._prog.configure(self._wanted())
         except Exception as exc:
@@ -132,6 +136,9 @@ class EbpfBackend:
             self._refresh_kernel_stats()
             self._prog.close()
             self._prog = None
+        if self._ring is not None:
+            self._ring.close()
+            self._ring = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -139,27 +146,20 @@ class EbpfBackend:
             self._cond.notify_all()
 
     # -- the ring -> queue -> iterator path ------------------------------------
-    def _on_record(self, _ctx, data, size) -> int:
-        self._pending.append(ctypes.string_at(data, size))
-        return 0
-
     def _drain(self) -> None:
-        consume = self._prog.bpf.ring_buffer_consume
+        take = self._ring.take
         wait = self._stop.wait
         while True:
             stopping = self._stop.is_set()
-            consume()
-            if self._pending:
-                batch, self._pending = self._pending, []
+            chunk, n = take()
+            if n:
                 with self._cond:
                     room = self._queue_max - self._queued
-                    if len(batch) > room:
-                        lost = batch[max(room, 0):]
-                        batch = batch[:max(room, 0)]
-                        self._stats.dropped_queue += sum(_events_in(r) for r in lost)
-                    if batch:
-                        self._batches.append(batch)
-                        self._queued += len(batch)
+                    if n > room:
+                        chunk, n = self._overflow(chunk, max(room, 0))
+                    if n:
+                        self._batches.append(chunk)
+                        self._queued += n
                         self._cond.notify()
             if stopping:
                 if not self._detached:
@@ -170,7 +170,21 @@ class EbpfBackend:
                 return
             wait(self._drain_s)
 
+    def _overflow(self, chunk: bytes, keep: int) -> tuple[bytes, int]:
+        """Keep the first ``keep`` records of a chunk; count the events of the rest."""
+        from falcolib_ebpf.ring import records
+        cut = None
+        lost = 0
+        for i, (off, ln) in enumerate(records(chunk)):
+            if i == keep:
+                cut = off - 8
+            if i >= keep:
+                lost += _events_in(chunk[off:off + ln])
+        self._stats.dropped_queue += lost
+        return (chunk[:cut] if cut is not None else chunk), keep
+
     def __iter__(self) -> Iterator[RawEvent]:
+        from falcolib_ebpf.ring import records
         unpack = _HDR.unpack_from
         stats = self._stats
         num = self._num
@@ -181,10 +195,12 @@ class EbpfBackend:
                         self._num = num
                         return
                     self._cond.wait(0.1)
-                batch = self._batches.popleft()
-                self._queued -= len(batch)
-            for rec in batch:
-                end = len(rec) - 2
+                chunk = self._batches.popleft()
+            count = 0
+            for off, size in records(chunk):
+                count += 1
+                rec = chunk[off:off + size]
+                end = size - 2
                 cpu = rec[end] | (rec[end + 1] << 8)
                 pos = 0
                 while pos < end:
@@ -197,6 +213,8 @@ class EbpfBackend:
                     yield make_raw(ts, tid, etype, nparams, cpu, rec, pos, ln, 26, 0, num)
                     pos += ln
             self._num = num
+            with self._cond:
+                self._queued -= count
 
     # -- state and counters ----------------------------------------------------
     def snapshot(self) -> StateSnapshot:

@@ -1,0 +1,203 @@
+"""Live monitoring cost: syscall loops with no monitor, an empty BPF program, falcolib.
+
+    python3 benchmarks/live.py [--rules none,default,official] [--scale 1.0]
+
+As root. A small C program runs four loops (getpid, stat, open+close,
+fork+exec of /bin/true) and reports ns per iteration. It runs:
+
+* with no monitor (baseline);
+* with an empty BPF program on the very tracepoints falcolib hooks for the
+  official rules (the kernel's floor for those hooks);
+* while a falcolib process runs the engine live (EbpfBackend -> decode ->
+  state -> rules), once per rule set: none (state only), the default rules,
+  the three official rule files.
+
+For each falcolib run: slowdown per loop, events/s the Python side
+processed, drops (kernel ring, queue), CPU and max RSS of the falcolib
+process, and latency from a syscall (event timestamp) to its processing
+and to its alert (p50/p99). One run; the machine is shared, so ratios are
+noisy (±10%).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OFFICIAL = sorted((ROOT / ".." / "shared" / "rules").resolve().glob("*.yaml"))
+
+LOOPS_C = r"""
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+extern char **environ;
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e9 + t.tv_nsec; }
+int main(int argc, char **argv) {
+    double k = argc > 1 ? atof(argv[1]) : 1.0;
+    long n; double t; struct stat st;
+    n = 2000000 * k; t = now(); for (long i = 0; i < n; i++) syscall(SYS_getpid);
+    printf("getpid %.1f\n", (now() - t) / n);
+    n = 500000 * k; t = now(); for (long i = 0; i < n; i++) stat("/etc/hostname", &st);
+    printf("stat %.1f\n", (now() - t) / n);
+    n = 300000 * k; t = now();
+    for (long i = 0; i < n; i++) { int fd = open("/etc/hostname", O_RDONLY); close(fd); }
+    printf("open_close %.1f\n", (now() - t) / n);
+    n = 1500 * k; t = now();
+    char *args[] = {"/bin/true", NULL};
+    for (long i = 0; i < n; i++) { pid_t p; posix_spawn(&p, "/bin/true", NULL, NULL, args, environ); waitpid(p, NULL, 0); }
+    printf("fork_exec %.1f\n", (now() - t) / n);
+    return 0;
+}
+"""
+
+# the falcolib process: engine over the live backend until SIGINT, then a JSON summary
+CONSUMER = r"""
+import json, os, resource, signal, sys, time
+from falcolib.engine import Engine, wanted_types
+from falcolib.decode.event import Event
+from falcolib.state import State
+from falcolib_ebpf import EbpfBackend
+mode, rules = sys.argv[1], sys.argv[2:]
+ruleset = None
+if mode != "none":
+    from falcolib.rules import load_rules
+    from falcolib.rules.loader import default_rules_paths
+    ruleset = load_rules(rules or default_rules_paths())
+types = Engine(ruleset).wanted_types() if ruleset is not None else wanted_types(frozenset())
+lat, alat = [], []
+stop = False
+def on_sig(*_):
+    global stop
+    stop = True
+signal.signal(signal.SIGINT, on_sig)
+b = EbpfBackend(types)
+with b:
+    state = State(b.snapshot())
+    engine = Engine(ruleset) if ruleset is not None else None
+    hooks = len(b.hooked)
+    print("READY", hooks, flush=True)
+    t0 = time.monotonic(); c0 = os.times()
+    n = alerts = 0
+    for raw in b:
+        view = state.process(Event(raw))
+        n += 1
+        if not n & 255:
+            lat.append(time.time_ns() - raw.ts)
+        if engine is not None:
+            for a in engine.process(view):
+                alerts += 1
+                alat.append(time.time_ns() - a.time)
+        if stop:
+            b.stop()
+            stop = False
+    wall = time.monotonic() - t0; c1 = os.times()
+    st = b.stats()
+def pct(v, q):
+    v = sorted(v)
+    return round(v[min(len(v) - 1, int(q * len(v)))] / 1e6, 2) if v else None
+print(json.dumps({"events": n, "wall": wall, "cpu": (c1.user - c0.user) + (c1.system - c0.system),
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "dropped_kernel": st.dropped_kernel, "dropped_queue": st.dropped_queue,
+                  "filtered_kernel": st.filtered_kernel, "extra": st.extra, "alerts": alerts,
+                  "lat_p50_ms": pct(lat, .5), "lat_p99_ms": pct(lat, .99),
+                  "alert_p50_ms": pct(alat, .5), "alert_p99_ms": pct(alat, .99),
+                  "hooks": hooks}), flush=True)
+"""
+
+
+def build_loops(tmp: Path) -> Path:
+    src, exe = tmp / "loops.c", tmp / "loops"
+    src.write_text(LOOPS_C)
+    subprocess.run(["cc", "-O2", "-o", str(exe), str(src)], check=True)
+    return exe
+
+
+def run_loops(exe: Path, scale: float) -> dict[str, float]:
+    out = subprocess.run([str(exe), str(scale)], capture_output=True, text=True, check=True).stdout
+    return {k: float(v) for k, v in (line.split() for line in out.splitlines())}
+
+
+def empty_program(tracepoints: list[str]):
+    from falcolib_ebpf.bccimport import import_bcc
+    bcc = import_bcc()
+    b = bcc.BPF(text=b"int empty(void *ctx) { return 0; }")
+    for tp in tracepoints:
+        b.attach_tracepoint(tp=tp.encode(), fn_name=b"empty")
+    return b
+
+
+def official_tracepoints() -> list[str]:
+    from falcolib.engine import Engine
+    from falcolib.rules import load_rules
+    from falcolib_ebpf import EbpfBackend
+    types = Engine(load_rules(OFFICIAL)).wanted_types()
+    with EbpfBackend(types, snapshot=False) as b:
+        return sorted(b.hooked)
+
+
+def with_consumer(exe: Path, scale: float, mode: str) -> tuple[dict, dict]:
+    args = [sys.executable, "-c", CONSUMER, mode] + ([str(p) for p in OFFICIAL] if mode == "official" else [])
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    ready = proc.stdout.readline()
+    if not ready.startswith("READY"):
+        proc.kill()
+        raise SystemExit(f"consumer failed to start: {ready!r}")
+    time.sleep(1.0)
+    loops = run_loops(exe, scale)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    summary = json.loads(proc.stdout.readline())
+    proc.wait(timeout=120)
+    return loops, summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rules", default="none,default,official")
+    ap.add_argument("--scale", type=float, default=1.0)
+    opts = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("run as root")
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = build_loops(Path(tmp))
+        base = run_loops(exe, opts.scale)
+        rows = [("no monitor", base, None)]
+        tps = official_tracepoints()
+        prog = empty_program(tps)
+        rows.append((f"empty BPF ({len(tps)} hooks)", run_loops(exe, opts.scale), None))
+        prog.cleanup()
+        for mode in opts.rules.split(","):
+            loops, summary = with_consumer(exe, opts.scale, mode)
+            rows.append((f"falcolib rules={mode}", loops, summary))
+    names = list(base)
+    print(f"{'':28}" + "".join(f"{n:>22}" for n in names))
+    for label, loops, _ in rows:
+        cells = "".join(f"{loops[n]:>10.0f} ns x{loops[n] / base[n]:>5.2f}    " for n in names)
+        print(f"{label:28}{cells}")
+    print()
+    for label, _loops, s in rows:
+        if s is None:
+            continue
+        print(f"{label}: {s['events']} events in {s['wall']:.1f}s = {s['events'] / s['wall']:.0f} ev/s "
+              f"processed; dropped kernel={s['dropped_kernel']} queue={s['dropped_queue']}; "
+              f"filtered in kernel={s['filtered_kernel']}; CPU {100 * s['cpu'] / s['wall']:.0f}%; "
+              f"max RSS {s['rss_mb']:.0f} MB; event latency p50/p99 {s['lat_p50_ms']}/{s['lat_p99_ms']} ms; "
+              f"alerts {s['alerts']} (latency p50/p99 {s['alert_p50_ms']}/{s['alert_p99_ms']} ms); "
+              f"hooks {s['hooks']}")
+
+
+if __name__ == "__main__":
+    main()
