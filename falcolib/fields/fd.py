@@ -337,7 +337,10 @@ def fd_connected(view):
 @_field("fd.name_changed", T.BOOL, "True when an event changes the name of an fd used by this event (e.g. a udp socket whose tuple changes).")
 def fd_name_changed(view):
     fi = _sock(view)
-    return None if fi is None else fi.name != fi.oldname
+    if fi is None:
+        return None
+    # sysdig compares only for the fd its parsers attached to the event
+    return view.fd is fi and fi.name != fi.oldname
 
 
 def _no_dns(view):

@@ -70,7 +70,7 @@ class ThreadInfo:
     nchilds: int = 0
     fds: dict = attrs.field(factory=dict)   # fd number -> FdInfo (shared by CLONE_FILES threads)
     # enter/exit pairing (sysdig's m_lastevent_*)
-    lastevent_fd: int = -1
+    lastevent_fd: int = 0   # sysdig initialises it to 0, not -1
     lastevent_type: int = -1
     lastevent: object = None       # the stored enter event (decode.Event) or None
     lastevent_valid: bool = False

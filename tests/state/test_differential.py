@@ -38,11 +38,8 @@ KNOWN = {
     ("sample", "user.loginuid"): "sysdig misreads the newer proclist layout",
     ("sample", "user.loginname"): "follows user.loginuid",
 }
-# single events sysdig answers differently, with the reason (not yet explained ones say so)
-KNOWN_EVENTS = {
-    ("psp_run_as_user_0_container", "1519"): "unexplained: sysdig finds fd 0 (/dev/pts/5) of a "
-                                             "thread whose fd table we do not have at this event",
-}
+# single events sysdig answers differently, with the reason
+KNOWN_EVENTS: dict[tuple[str, str], str] = {}
 
 
 def _fmt(v, render=None) -> str:
