@@ -103,10 +103,12 @@ class Dispatcher:
         return OutputStats(dict(self._counts), tuple(r.stats() for r in self.runners))
 
     def close(self, timeout: float = 2.0) -> OutputStats:
-        """Drain every sink within ``timeout`` seconds in total; log what was lost."""
-        per_sink = timeout / max(1, len(self.runners))
+        """Let every sink deliver its queue (in parallel); a sink that makes no progress for
+        ``timeout`` seconds is abandoned and its queue counted as discarded. Logs losses."""
         for runner in self.runners:
-            runner.close(per_sink)
+            runner.begin_close()
+        for runner in self.runners:
+            runner.close(timeout)
         stats = self.stats()
         for sink in stats.sinks:
             if sink.lost:
@@ -127,8 +129,14 @@ class Dispatcher:
 
 
 def build_dispatcher(config: Any, *, stream: TextIO | None = None,
-                     callables: Iterable[Callable[[Alert], Any]] = ()) -> Dispatcher:
-    """The dispatcher a :class:`falcolib.config.Config` describes (not started)."""
+                     callables: Iterable[Callable[[Alert], Any]] = (),
+                     replay: bool = False) -> Dispatcher:
+    """The dispatcher a :class:`falcolib.config.Config` describes (not started).
+
+    ``replay=True`` (a capture, not a live kernel): a full sink queue makes the event loop
+    wait while that sink keeps delivering (up to ``output_timeout`` without progress), so
+    a replay loses no alert to a merely slow receiver. Live runs never wait.
+    """
     from falcolib.outputs.sinks.callable import CallableSink
     from falcolib.outputs.sinks.file import FileSink
     from falcolib.outputs.sinks.http import HttpSink
@@ -144,30 +152,34 @@ def build_dispatcher(config: Any, *, stream: TextIO | None = None,
                       include_output_fields=config.json_include_output_fields_property)
     capacity = config.outputs_queue.capacity or 1024
     buffered = config.buffered_outputs
+    block = config.output_timeout / 1000.0 if replay else 0.0
     runners: list[SinkRunner] = []
+
+    def runner(sink: Any) -> SinkRunner:
+        return SinkRunner(sink, capacity, block=block)
+
     if config.stdout_output.enabled:
-        runners.append(SinkRunner(StdoutSink(stream or sys.stdout, buffered=buffered), capacity))
+        runners.append(runner(StdoutSink(stream or sys.stdout, buffered=buffered)))
     c = config.file_output
     if c.enabled:
-        runners.append(SinkRunner(FileSink(c.filename, keep_alive=c.keep_alive,
-                                           buffered=buffered), capacity))
+        runners.append(runner(FileSink(c.filename, keep_alive=c.keep_alive, buffered=buffered)))
     c = config.syslog_output
     if c.enabled:
-        runners.append(SinkRunner(SyslogSink(fmt.render, transport=c.transport, path=c.path,
-                                             host=c.host, port=c.port, facility=c.facility,
-                                             ident=c.ident), capacity))
+        runners.append(runner(SyslogSink(fmt.render, transport=c.transport, path=c.path,
+                                         host=c.host, port=c.port, facility=c.facility,
+                                         ident=c.ident)))
     c = config.program_output
     if c.enabled:
-        runners.append(SinkRunner(ProgramSink(c.program, keep_alive=c.keep_alive,
-                                              buffered=buffered), capacity))
+        runners.append(runner(ProgramSink(c.program, keep_alive=c.keep_alive,
+                                          buffered=buffered)))
     c = config.http_output
     if c.enabled:
-        runners.append(SinkRunner(HttpSink(
+        runners.append(runner(HttpSink(
             c.url, user_agent=c.user_agent, insecure=c.insecure, ca_cert=c.ca_cert,
             ca_bundle=c.ca_bundle, ca_path=c.ca_path, mtls=c.mtls, client_cert=c.client_cert,
             client_key=c.client_key, echo=c.echo, keep_alive=c.keep_alive,
-            timeout=config.output_timeout / 1000.0, retries=c.max_consecutive_timeouts,
-        ), capacity))
+            timeout=config.output_timeout / 1000.0, retries=c.max_consecutive_timeouts)))
     for fn in callables:
-        runners.append(SinkRunner(CallableSink(fn), capacity))
+        runners.append(runner(CallableSink(fn)))
     return Dispatcher(runners, fmt)
+

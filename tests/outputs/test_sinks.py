@@ -364,3 +364,41 @@ class TestAllFromConfig:
         assert got == alerts
         assert stats.total == len(alerts)
         assert sum(stats.by_rule().values()) == len(alerts)
+
+
+class TestReplayMode:
+    """build_dispatcher(replay=True): a slow sink slows the replay instead of losing alerts."""
+
+    def test_slow_sink_loses_nothing(self, alerts):
+        """Queue of 4, a sink taking 1 ms per alert: every alert delivered, none dropped."""
+        got = []
+
+        def slow(alert):
+            time.sleep(0.001)
+            got.append(alert)
+        disp = Dispatcher([SinkRunner(CallableSink(slow), 4, block=2.0)]).start()
+        for alert in alerts:
+            disp.publish(alert)
+        exact(disp.close(timeout=5).sinks[0], len(alerts))
+        assert got == alerts
+
+    def test_dead_sink_gives_up(self, alerts):
+        """A sink that delivers nothing makes publish wait at most `block` s, then drop."""
+        import threading
+        never = threading.Event()
+        disp = Dispatcher([SinkRunner(CallableSink(lambda a: never.wait()), 2, block=0.2)]).start()
+        start = time.monotonic()
+        for alert in alerts[:6]:
+            disp.publish(alert)
+        waited = time.monotonic() - start
+        stats = disp.close(timeout=0.2).sinks[0]
+        never.set()
+        assert 0.2 <= waited < 0.35  # one wait of 0.2 s, then drops until it delivers again
+        assert stats.submitted == 6 and stats.delivered == 0 and stats.lost == 6
+        assert stats.dropped >= 3
+
+    def test_from_config(self, alerts):
+        """replay=True takes the wait from output_timeout; live never waits."""
+        config = load_config(None, ["output_timeout=1500", "stdout_output.enabled=false"])
+        assert build_dispatcher(config, callables=[print], replay=True).runners[0].block == 1.5
+        assert build_dispatcher(config, callables=[print]).runners[0].block == 0.0

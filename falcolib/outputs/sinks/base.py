@@ -68,17 +68,23 @@ class SinkRunner:
     """Runs one sink behind a bounded queue in a daemon thread.
 
     The queue is a deque: ``submit`` is a length check and an append (no lock, no
-    exception when full), and wakes the worker only when it sleeps. ``submit`` must be
+    exception when full), and wakes the worker only when it sleeps. A woken worker lingers
+    ``linger`` seconds before draining, so it handles alerts in batches (an alert may wait
+    that long; the event loop is interrupted once per batch rather than once per alert). ``submit`` must be
     called from one thread at a time (Dispatcher.publish serialises its callers).
     """
 
-    def __init__(self, sink: Sink, capacity: int = 1024) -> None:
+    def __init__(self, sink: Sink, capacity: int = 1024, *, linger: float = 0.02,
+                 block: float = 0.0) -> None:
         if capacity < 1:
             raise ValueError(f"queue capacity must be at least 1 (got {capacity})")
         self.sink = sink
         self.name = sink.name
         self.wants = sink.wants
         self.capacity = capacity
+        self.linger = linger
+        self.block = block
+        self._gave_up_at = -1
         self._queue: deque = deque()
         self._wake = threading.Event()
         self._idle = False
@@ -108,6 +114,8 @@ class SinkRunner:
         """Queue ``item`` for the sink; False (and counted) if the queue is full. Never blocks."""
         self.submitted += 1
         queue = self._queue
+        if len(queue) >= self.capacity and self.block and not self._stopping:
+            self._wait_for_room()
         if len(queue) >= self.capacity or self._stopping:
             self.dropped += 1
             now = time.monotonic()
@@ -120,6 +128,26 @@ class SinkRunner:
         if self._idle:
             self._wake.set()
         return True
+
+    def _wait_for_room(self) -> None:
+        """Replay mode: wait while the sink delivers; give up after ``block`` seconds with
+        no delivery (a dead sink must not stall the replay forever), and do not wait again
+        until it has delivered something."""
+        done = self.delivered
+        if done == self._gave_up_at:
+            return
+        deadline = time.monotonic() + self.block
+        while len(self._queue) >= self.capacity:
+            if self._idle:
+                self._wake.set()
+            time.sleep(0.001)
+            if self.delivered != done:
+                done, deadline = self.delivered, time.monotonic() + self.block
+            elif time.monotonic() >= deadline:
+                self._gave_up_at = done
+                log.error("output %s: nothing delivered for %.1fs, dropping alerts until it "
+                          "recovers", self.name, self.block)
+                return
 
     def reopen(self) -> None:
         """Ask the sink to reopen its target (log rotation); done between two alerts."""
@@ -134,19 +162,35 @@ class SinkRunner:
         return SinkStats(self.name, self.capacity, len(self._queue), self.submitted,
                          self.delivered, self.dropped, self.failed, self.discarded, self.reopens)
 
-    def close(self, timeout: float = 2.0) -> SinkStats:
-        """Deliver what is queued within ``timeout`` seconds, count the rest as discarded."""
-        thread = self._thread
+    def begin_close(self) -> None:
+        """Stop accepting alerts; the worker delivers what is queued, then ends."""
         self._stopping = True
         self._queue.append(_STOP)
         self._wake.set()
+
+    def close(self, timeout: float = 2.0) -> SinkStats:
+        """Deliver what is queued, giving up once the sink has delivered nothing for
+        ``timeout`` seconds (Falco's output_timeout idea); what is left counts as discarded.
+        A sink that keeps delivering is waited for; one that only fails is not."""
+        if not self._stopping:
+            self.begin_close()
+        thread = self._thread
         if thread is not None:
-            thread.join(timeout)
+            done = self.delivered
+            deadline = time.monotonic() + timeout
+            while thread.is_alive():
+                thread.join(min(0.05, timeout))
+                now = time.monotonic()
+                progress = self.delivered
+                if progress != done:
+                    done, deadline = progress, now + timeout
+                elif now >= deadline:
+                    break
         if thread is not None and thread.is_alive():
             self._abandoned = True
             self.discarded += self._inflight
-            log.error("output %s: still blocked after %.1fs, discarding its queued alerts",
-                      self.name, timeout)
+            log.error("output %s: nothing delivered for %.1fs, discarding its %d queued alerts",
+                      self.name, timeout, max(0, len(self._queue) - 1))
         while self._queue:
             item = self._queue.popleft()
             if item is not _STOP:
@@ -188,6 +232,10 @@ class SinkRunner:
                     wake.wait(0.5)
                 self._idle = False
                 wake.clear()
+                if queue and self.linger and not self._stopping:
+                    # Let a few alerts gather: one wake-up per batch, not per alert, keeps
+                    # this thread from taking the GIL from the event loop at every alert.
+                    time.sleep(self.linger)
                 continue
             item = queue.popleft()
             if item is _STOP:
