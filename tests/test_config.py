@@ -215,3 +215,32 @@ class TestOverrides:
         """No '=' or an empty key part."""
         with pytest.raises(ConfigError, match="key=value"):
             load_config(None, [arg])
+
+
+class TestDeployFiles:
+    """The service files in deploy/ are valid."""
+
+    ROOT = Path(__file__).resolve().parents[1]
+
+    def test_service_config_loads(self):
+        """deploy/falcolib.yaml loads cleanly, nothing ignored, and enables what it says."""
+        config = load_config(str(self.ROOT / "deploy" / "falcolib.yaml"))
+        assert config.ignored == ()
+        assert config.json_output and config.syslog_output.enabled
+        assert config.webserver.prometheus_metrics_enabled and config.metrics.interval == 900
+
+    def test_systemd_unit_verifies(self, tmp_path):
+        """systemd-analyze verify finds nothing wrong (ExecStart pointed at a real binary)."""
+        import shutil
+        import sys
+        if shutil.which("systemd-analyze") is None:
+            pytest.skip("systemd-analyze not installed")
+        unit = (self.ROOT / "deploy" / "falcolib.service").read_text()
+        assert "ExecReload=/bin/kill -HUP $MAINPID" in unit
+        path = tmp_path / "falcolib.service"
+        path.write_text(unit.replace("/usr/local/bin/falcolib", sys.executable + " -m falcolib"))
+        result = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True,
+                                text=True)
+        problems = [line for line in (result.stdout + result.stderr).splitlines()
+                    if "falcolib.service" in line]
+        assert result.returncode == 0 and problems == [], result.stderr
