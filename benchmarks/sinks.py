@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import http.server
-import os
 import resource
 import socket
 import subprocess

@@ -124,9 +124,13 @@ class EngineCounters:
     started: float = attrs.field(factory=time.time)
 
 
-def engine_collector(counters: EngineCounters) -> Collector:
+def engine_collector(counters: Any) -> Collector:
+    """From EngineCounters, or from the engine's RunStats (``events``, ``alerts``)."""
     def collect() -> Iterable[Family]:
         c = counters
+        if not isinstance(c, EngineCounters):  # falcolib.engine.RunStats
+            c = EngineCounters(events_read=getattr(c, "events", 0),
+                               events_evaluated=getattr(c, "events", 0))
         yield counter("falcolib_events_total", "Events per stage of the engine.", [
             ((("stage", "read"),), c.events_read),
             ((("stage", "skipped"),), c.events_skipped),
@@ -141,7 +145,10 @@ def engine_collector(counters: EngineCounters) -> Collector:
         yield counter("falcolib_reloads_total", "Rules/config reloads by outcome.", [
             ((("outcome", "ok"),), c.reloads), ((("outcome", "failed"),), c.reload_failures)])
         yield gauge("falcolib_uptime_seconds", "Seconds since the engine started.",
-                    [((), round(time.time() - c.started, 3))])
+                    [((), round(time.time() - counters_started, 3))])
+    counters_started = getattr(counters, "started", None)
+    if not isinstance(counters_started, float) or counters_started < 1e9:
+        counters_started = time.time()
     return collect
 
 

@@ -123,3 +123,17 @@ class TestStatsLine:
         time.sleep(0.3)
         ticker.close()
         assert len(got) >= 2
+
+
+class TestEngineAdapter:
+    """engine_collector reads the engine's RunStats too."""
+
+    def test_runstats(self):
+        """RunStats.events becomes events read and evaluated."""
+        from falcolib.engine import RunStats
+        stats = RunStats(events=42)
+        samples = parse(MetricsRegistry([engine_collector(stats)]).render())
+        assert samples['falcolib_events_total{stage="read"}'] == 42
+        stats.events = 50
+        assert parse(MetricsRegistry([engine_collector(stats)]).render())[
+            'falcolib_events_total{stage="evaluated"}'] == 50

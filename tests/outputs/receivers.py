@@ -7,7 +7,6 @@ import re
 import socket
 import socketserver
 import ssl
-import subprocess
 import threading
 from pathlib import Path
 

@@ -12,7 +12,7 @@ from falcolib.outputs.alert import (
     PRIORITIES, Alert, AlertFormat, iso8601_time, priority_name, rfc3339_time, text_time,
 )
 
-from receivers import HOSTILE, schema_problems
+from receivers import schema_problems
 
 TS = 1672628645123456789  # 2023-01-02T03:04:05.123456789Z
 

@@ -5,8 +5,6 @@ import hashlib
 import os
 import statistics
 import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
