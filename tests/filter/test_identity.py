@@ -80,3 +80,61 @@ class TestToSource:
         node = ast.Unary(ast.FieldRef("proc.env", "A B"))
         assert node.to_source() == 'proc.env["A B"] exists'
         assert parse(node.to_source()) == node
+
+
+# ---- generated trees: any AST the parser can produce prints back to itself ----
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from falcolib.filter.operators import (  # noqa: E402
+    LIST_OPS, NUMERIC_OPS, STRING_OPS, Operator, Transformer,
+)
+from falcolib.filter.quoting import IDENTIFIER, NUMBER  # noqa: E402
+
+_KEYWORDS = {"and", "or", "not"}
+_text = st.text(st.characters(blacklist_categories=("Cs",)) | st.sampled_from(
+    ["\udc80", "\udcff", '"', "'", "\\", " ", "(", ")", ",", "=", "\n"]), max_size=12)
+_idents = st.from_regex(IDENTIFIER, fullmatch=True).filter(lambda s: s not in _KEYWORDS)
+_fields = st.builds(
+    ast.FieldRef,
+    st.sampled_from(["proc.name", "fd.name", "evt.arg.fd", "k8s.pod.label", "a.b.c_1"]),
+    st.none() | _text.filter(bool) | st.sampled_from(["0", "HOME", "app.kubernetes.io/name"]),
+    st.lists(st.sampled_from(list(Transformer)), max_size=2))
+_literals = st.builds(ast.Literal, _text, st.booleans())
+_numbers = st.from_regex(NUMBER, fullmatch=True).map(ast.Literal)
+_items = st.lists(_literals | st.builds(ast.ListRef, _idents), max_size=4).map(ast.ListValue)
+_rhs_fields = st.builds(ast.FieldValue, _fields)
+
+
+@st.composite
+def _checks(draw):
+    field = draw(_fields)
+    family = draw(st.sampled_from(["unary", "num", "str", "list"]))
+    if family == "unary":
+        return ast.Unary(field, Operator.EXISTS)
+    if family == "num":
+        return ast.Compare(field, draw(st.sampled_from(sorted(NUMERIC_OPS, key=str))),
+                           draw(_numbers | _rhs_fields))
+    if family == "str":
+        return ast.Compare(field, draw(st.sampled_from(sorted(STRING_OPS, key=str))),
+                           draw(_literals | _rhs_fields))
+    return ast.Compare(field, draw(st.sampled_from(sorted(LIST_OPS, key=str))),
+                       draw(_items | st.builds(ast.ListRef, _idents) | _rhs_fields))
+
+
+_conditions = st.recursive(
+    _checks() | st.builds(ast.Identifier, _idents),
+    lambda inner: st.builds(ast.Not, inner)
+    | st.lists(inner, min_size=2, max_size=3).map(ast.And)
+    | st.lists(inner, min_size=2, max_size=3).map(ast.Or),
+    max_leaves=8)
+
+
+class TestGeneratedTrees:
+    """Random trees print to source that parses back to an equal tree."""
+
+    @settings(max_examples=200, deadline=None)
+    @given(_conditions)
+    def test_print_then_parse(self, node):
+        text = node.to_source()
+        assert parse(text) == node, text
