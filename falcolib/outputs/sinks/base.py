@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import attrs
 
@@ -23,6 +23,7 @@ __all__ = ["BaseSink", "Sink", "SinkRunner", "SinkStats"]
 log = logging.getLogger("falcolib.outputs")
 
 _STOP = object()
+_BATCH = 256
 _LOG_EVERY_S = 10.0
 
 
@@ -31,7 +32,8 @@ class Sink(Protocol):
 
     ``wants`` says what ``emit`` receives: ``"line"`` (the alert rendered per
     ``json_output``), ``"json"`` (Falco's JSON alert whatever ``json_output`` says) or
-    ``"alert"`` (the Alert object itself).
+    ``"alert"`` (the Alert object itself). A sink may also offer
+    ``emit_many(items) -> (delivered, failed, error_or_None)`` to take a batch at once.
     """
 
     name: str
@@ -237,11 +239,14 @@ class SinkRunner:
                     # this thread from taking the GIL from the event loop at every alert.
                     time.sleep(self.linger)
                 continue
+            emit_many = getattr(sink, "emit_many", None)
+            if emit_many is not None and len(queue) > 1:
+                if self._emit_batch(emit_many):
+                    return
+                continue
             item = queue.popleft()
             if item is _STOP:
-                self._flush()
-                if not self._abandoned:
-                    self._close_sink()
+                self._stop_now()
                 return
             self._inflight = 1
             try:
@@ -258,6 +263,41 @@ class SinkRunner:
                     return
                 self.delivered += 1
                 self._collect_lost()
+
+    def _stop_now(self) -> None:
+        self._flush()
+        if not self._abandoned:
+            self._close_sink()
+
+    def _emit_batch(self, emit_many: Callable) -> bool:
+        """Hand up to _BATCH queued alerts to the sink in one call (one write(2) for file
+        and stdout sinks). Returns True when the stop marker was reached."""
+        queue = self._queue
+        wants = self.wants
+        items = []
+        stop = False
+        while queue and len(items) < _BATCH:
+            item = queue.popleft()
+            if item is _STOP:
+                stop = True
+                break
+            items.append(item.payload(wants) if type(item) is PendingAlert else item)
+        self._inflight = len(items)
+        try:
+            delivered, failed, error = emit_many(items)
+        except Exception as exc:  # noqa: BLE001
+            delivered, failed, error = 0, len(items), exc
+        self._inflight = 0
+        if self._abandoned:
+            return True
+        self.delivered += delivered
+        self.failed += failed
+        if error is not None:
+            self._log_failure(error)
+        self._collect_lost()
+        if stop:
+            self._stop_now()
+        return stop
 
     def _flush(self) -> None:
         try:

@@ -60,6 +60,48 @@ class FileSink(BaseSink):
         else:
             self._write(data)
 
+    def emit_many(self, lines: list[str]) -> tuple[int, int, Exception | None]:
+        """Several lines in one write(2); after a short write, the lines that did not fit
+        entirely are written one by one so each is counted delivered or failed exactly."""
+        if self.buffered:
+            for line in lines:
+                self.emit(line)
+            return len(lines), 0, None
+        datas = [(line + "\n").encode("utf-8", "replace") for line in lines]
+        blob = b"".join(datas)
+        try:
+            fd = self._ensure_open()
+            written = os.write(fd, blob)
+        except OSError as exc:
+            if not self.keep_alive:
+                self._close_fd()
+            return 0, len(lines), exc
+        if written == len(blob):
+            if not self.keep_alive:
+                self._close_fd()
+            return len(lines), 0, None
+        delivered = failed = 0
+        error: Exception | None = OSError(f"short write to {self.path}")
+        offset = 0
+        for index, data in enumerate(datas):
+            if offset + len(data) <= written:
+                delivered += 1
+            elif offset < written:
+                failed += 1  # partly written: its tail is missing from the file
+            else:
+                for rest in datas[index:]:
+                    try:
+                        self._write(rest)
+                        delivered += 1
+                    except OSError as exc:
+                        failed += 1
+                        error = exc
+                break
+            offset += len(data)
+        if not self.keep_alive:
+            self._close_fd()
+        return delivered, failed, error
+
     def flush(self) -> None:
         if self._pending:
             data, self._pending = b"".join(self._pending), []

@@ -24,5 +24,13 @@ class StdoutSink(BaseSink):
         if not self.buffered:
             stream.flush()
 
+    def emit_many(self, lines: list[str]) -> tuple[int, int, Exception | None]:
+        """Several lines, one flush."""
+        stream = self._stream or sys.stdout
+        stream.write("".join(line + "\n" for line in lines))
+        if not self.buffered:
+            stream.flush()
+        return len(lines), 0, None
+
     def flush(self) -> None:
         (self._stream or sys.stdout).flush()
