@@ -8,6 +8,8 @@ import subprocess
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from falcolib.outputs import Dispatcher, SinkRunner
 from falcolib.outputs.sinks import CallableSink, FileSink, HttpSink, ProgramSink
@@ -185,3 +187,48 @@ class TestFullDisk:
             assert content.count(b"\n") == sink.delivered
         assert sum(s.failed for s in sinks) > 0 and sinks[0].delivered > 0
         assert 60_000 <= sum(len(d) for d in data) <= 65536
+
+
+class TestAccountingProperty:
+    """Whatever a sink does, every alert ends in exactly one counter."""
+
+    @settings(max_examples=25, deadline=None)
+    @given(capacity=st.integers(1, 8), n=st.integers(0, 40),
+           behaviour=st.lists(st.sampled_from(["ok", "raise", "slow"]), min_size=1, max_size=8),
+           close_timeout=st.sampled_from([0.01, 0.2]), batch=st.booleans())
+    def test_counters_add_up(self, alerts, capacity, n, behaviour, close_timeout, batch):
+        """submitted == delivered + dropped + failed + discarded, and the sink saw exactly
+        the delivered ones."""
+        seen = []
+
+        class Flaky(CallableSink):
+            def emit(self, alert):
+                what = behaviour[len(seen) % len(behaviour)]
+                if what == "slow":
+                    time.sleep(0.005)
+                if what == "raise":
+                    seen.append(None)
+                    raise RuntimeError("flaky")
+                seen.append(alert)
+
+        sink = Flaky(lambda a: None)
+        if batch:
+            def emit_many(items):
+                ok = failed = 0
+                for item in items:
+                    try:
+                        sink.emit(item)
+                        ok += 1
+                    except RuntimeError:
+                        failed += 1
+                return ok, failed, None
+            sink.emit_many = emit_many
+        disp = Dispatcher([SinkRunner(sink, capacity)]).start()
+        for alert in alerts[:n]:
+            disp.publish(alert)
+        stats = disp.close(timeout=close_timeout).sinks[0]
+        time.sleep(0.02)  # an abandoned worker finishing late must not change the counts
+        accounted(stats)
+        assert stats.submitted == n
+        assert stats == disp.stats().sinks[0]
+        assert stats.delivered == sum(1 for a in seen[:stats.delivered + stats.failed] if a)
