@@ -237,7 +237,8 @@ class _Codegen:
         v = self.tmp()
         if lhs.any_of:
             quant = "all" if every and getattr(lhs.field, "ne_all", False) else "any"
-            return f"(({v} := {self.call(lhs)}) is not None and {quant}({test('_i')} for _i in {v}))"
+            each = f"{quant}({test('_i')} for _i in {v})"
+            return f"(({v} := {self.call(lhs)}) is not None and {each})"
         return f"(({v} := {self.call(lhs)}) is not None and {test(v)})"
 
     def compare_list(self, lhs: _Operand, op: Operator, texts: list[str]) -> str:
@@ -294,7 +295,8 @@ class _Codegen:
             fn = self.const(_dynamic_glob(op is Operator.IGLOB), "_f")
             test = f"{fn}({y}, {x})"
         elif lhs.is_list and rhs.is_list:
-            test = f"set({y}).issuperset({x})" if op is Operator.IN else f"not set({y}).isdisjoint({x})"
+            test = (f"set({y}).issuperset({x})" if op is Operator.IN
+                    else f"not set({y}).isdisjoint({x})")
         elif rhs.is_list:
             test = f"{x} in {y}"
         elif lhs.is_list:

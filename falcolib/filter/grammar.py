@@ -134,7 +134,8 @@ LIST.add_parse_action(lambda toks: ast.ListValue(tuple(toks)))
 # a keyword is no identifier (a regex lookahead: a NotAny would stop whitespace skipping)
 IDENTIFIER = pp.Regex(r"(?!(?:and|or|not)(?![a-zA-Z0-9_]))" + quoting.IDENTIFIER.pattern
                       ).set_name("identifier")
-LIST_NAME = IDENTIFIER.copy().add_parse_action(lambda s, loc, toks: ast.ListRef(toks[0], position_at(s, loc)))
+LIST_NAME = IDENTIFIER.copy().add_parse_action(
+    lambda s, loc, toks: ast.ListRef(toks[0], position_at(s, loc)))
 LIST_VALUE = (LIST | RHS_FIELD | LIST_NAME).set_name("list, list name or field transformer")
 
 
@@ -177,11 +178,13 @@ MACRO = IDENTIFIER.copy().add_parse_action(
 
 # ---- boolean structure -----------------------------------------------------
 
+_OPERAND = "'not', '(', a field check or a macro name"
 OR_EXPR = pp.Forward().set_name("condition")
-ATOM = ((LPAR - OR_EXPR - RPAR) | CHECK | MACRO).set_name("'not', '(', a field check or a macro name")
+ATOM = ((LPAR - OR_EXPR - RPAR) | CHECK | MACRO).set_name(_OPERAND)
 NOT_EXPR = pp.Forward().set_name("condition")
 NOT_EXPR <<= (ATOM  # first: its message is the one kept when nothing matches
-              | (NOT.suppress() - NOT_EXPR).add_parse_action(lambda toks: ast.Not(toks[0]))).set_name("'not', '(', a field check or a macro name")
+              | (NOT.suppress() - NOT_EXPR).add_parse_action(lambda toks: ast.Not(toks[0]))
+              ).set_name(_OPERAND)
 AND_EXPR = (NOT_EXPR + pp.ZeroOrMore(AND.suppress() - NOT_EXPR)).add_parse_action(
     lambda toks: ast.and_of(toks))
 OR_EXPR <<= (AND_EXPR + pp.ZeroOrMore(OR.suppress() - AND_EXPR)).add_parse_action(

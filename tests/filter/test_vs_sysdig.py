@@ -150,8 +150,8 @@ def compiled_table():
 @pytest.fixture(scope="session")
 def replays(captures, compiled_table):
     try:
+        import falcolib.state  # noqa: F401
         import falcolib_scap  # noqa: F401
-        from falcolib.state import State  # noqa: F401
     except ImportError as exc:
         pytest.skip(f"replay pieces missing: {exc}")
     matchers = {f: m for f, m in compiled_table.items() if not isinstance(m, Exception)}
