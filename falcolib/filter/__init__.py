@@ -20,27 +20,19 @@ def parse(text: str, *, file: str = "", line: int = 1, column: int = 1) -> ast.N
     Raises FilterSyntaxError whose position is where parsing failed.
     """
     from falcolib.filter import grammar
+    origin = (file, line, column)
     if not text.strip():
         raise FilterSyntaxError("empty condition: expected a field check, a macro name or '('",
-                                position=grammar.position_at(text, len(text)) if file or line
-                                else None)
+                                position=grammar.position_at(text, len(text), origin))
     try:
-        return grammar.parse_condition(text, (file, line, column))
+        return grammar.parse_condition(text, origin)
     except pp.ParseBaseException as exc:
         loc = min(exc.loc, len(text))
-        token = _ORIGIN_FOR_ERRORS(grammar, file, line, column)
-        try:
-            position = grammar.position_at(text, loc)
-        finally:
-            grammar._ORIGIN.reset(token)
-        raise FilterSyntaxError(_message(exc, text, loc), position=position) from None
+        raise FilterSyntaxError(_message(exc, text, loc),
+                                position=grammar.position_at(text, loc, origin)) from None
     except RecursionError:
         raise FilterSyntaxError("condition nested too deeply",
-                                position=None) from None
-
-
-def _ORIGIN_FOR_ERRORS(grammar, file, line, column):
-    return grammar._ORIGIN.set((file, line, column))
+                                position=grammar.position_at(text, 0, origin)) from None
 
 
 def _message(exc: pp.ParseBaseException, text: str, loc: int) -> str:

@@ -208,7 +208,8 @@ class _Codegen:
             return self.wrap(lhs, lambda v: f"{k} in {v}")
         if op is Operator.ICONTAINS:
             low = self.const(matching.TRANSFORMS[Transformer.TOLOWER](const))
-            return self.wrap(lhs, lambda v: f"{low} in {v}.lower()")
+            tl = self.const(matching.TRANSFORMS[Transformer.TOLOWER], "_f")  # ASCII, as strcasestr
+            return self.wrap(lhs, lambda v: f"{low} in {tl}({v})")
         if op in (Operator.STARTSWITH, Operator.BSTARTSWITH):
             return self.wrap(lhs, lambda v: f"{v}.startswith({k})")
         if op is Operator.ENDSWITH:
@@ -286,7 +287,8 @@ class _Codegen:
         elif op in (Operator.CONTAINS, Operator.BCONTAINS):
             test = f"{y} in {x}"
         elif op is Operator.ICONTAINS:
-            test = f"{y}.lower() in {x}.lower()"
+            tl = self.const(matching.TRANSFORMS[Transformer.TOLOWER], "_f")
+            test = f"{tl}({y}) in {tl}({x})"
         elif op in (Operator.STARTSWITH, Operator.BSTARTSWITH):
             test = f"{x}.startswith({y})"
         elif op is Operator.ENDSWITH:

@@ -29,8 +29,9 @@ _ORIGIN: contextvars.ContextVar[tuple[str, int, int]] = contextvars.ContextVar(
     "filter_origin", default=("", 1, 1))
 
 
-def position_at(text: str, loc: int) -> Position:
-    file, line, column = _ORIGIN.get()
+def position_at(text: str, loc: int, origin: tuple[str, int, int] | None = None) -> Position:
+    """The Position of offset ``loc`` of ``text``, which starts at ``origin``."""
+    file, line, column = origin if origin is not None else _ORIGIN.get()
     nl = text.rfind("\n", 0, loc)
     if nl < 0:
         return Position(file, line, column + loc)

@@ -88,6 +88,7 @@ class TestStrings:
         ("t.str != bash", "sh", True), ("t.str != bash", "bash", False),
         ("t.str contains as", "bash", True), ("t.str contains x", "bash", False),
         ("t.str icontains AS", "bAsh", True), ("t.str icontains Z", "bash", False),
+        ("t.str icontains 'É'", "é", False), ("t.str icontains 'aÉ'", "AÉ", True),  # ASCII folding
         ("t.str startswith ba", "bash", True), ("t.str startswith sh", "bash", False),
         ("t.str endswith sh", "bash", True), ("t.str endswith ba", "bash", False),
         ("t.str < 5", "3", True), ("t.str > 5", "10", False),  # strcmp order
