@@ -20,6 +20,7 @@ The matcher is the generated function itself, carrying ``.evttypes``,
 """
 from __future__ import annotations
 
+import collections
 import re
 from typing import Any, Callable
 
@@ -77,6 +78,8 @@ class _Codegen:
         self.fields: set[str] = set()
         self._ids: dict[int, str] = {}
         self._tmp = 0
+        self._operands: dict[tuple, _Operand] = {}
+        self.calls: collections.Counter[str] = collections.Counter()
 
     # -- constants and temporaries -------------------------------------------
     def const(self, value: Any, prefix: str = "_k") -> str:
@@ -111,6 +114,16 @@ class _Codegen:
 
     # -- operands -------------------------------------------------------------
     def operand(self, ref: ast.FieldRef) -> _Operand:
+        key = (ref.name, ref.arg, ref.transformers)
+        known = self._operands.get(key)
+        if known is not None:  # one extractor per distinct field use: extracted once per event
+            return _Operand(ref, known.field, known.extract, known.type, known.is_list,
+                            known.any_of, known.dynamic)
+        operand = self._new_operand(ref)
+        self._operands[key] = operand
+        return operand
+
+    def _new_operand(self, ref: ast.FieldRef) -> _Operand:
         try:
             field = self.lookup(ref.name)
             if field.arg is ArgKind.NAME_SUFFIX and ref.name != field.name:
@@ -142,7 +155,21 @@ class _Codegen:
         return _Operand(ref, field, extract, ftype, is_list, any_of, dynamic)
 
     def call(self, operand: _Operand) -> str:
-        return f"{self.const(operand.extract, '_x')}(view)"
+        """A placeholder for the extractor's call, resolved by ``finish``."""
+        name = self.const(operand.extract, "_x")
+        self.calls[name] += 1
+        return f"\x00{name}\x00"
+
+    def finish(self, body: str) -> tuple[str, list[str]]:
+        """Resolve call placeholders: a field called at several places is extracted once
+        per event, on first need, into a local (``_cN``, initially ``_NA``)."""
+        shared = [name for name, n in self.calls.items() if n > 1]
+        for name in shared:
+            local = "_c" + name[2:]
+            body = body.replace(f"\x00{name}\x00",
+                                f"({local} if {local} is not _NA else ({local} := {name}(view)))")
+        body = _PLACEHOLDER.sub(lambda m: f"{m.group(1)}(view)", body)
+        return body, ["_c" + name[2:] for name in shared]
 
     # -- comparisons ----------------------------------------------------------
     def compare(self, lhs: _Operand, op: Operator, value) -> str:
@@ -312,6 +339,10 @@ class _Codegen:
         return f"({pre} and {test})"
 
 
+_NA = object()  # "not extracted yet" in a matcher's locals
+_PLACEHOLDER = re.compile("\x00(_x[0-9]+)\x00")
+
+
 def _is_int(value) -> bool:
     return isinstance(value, int)
 
@@ -385,12 +416,14 @@ def compile_condition(node, *, lookup=None):
     if lookup is None:
         from falcolib.fields import lookup
     gen = _Codegen(lookup)
-    body = gen.expr(node)
+    body, locals_ = gen.finish(gen.expr(node))
+    init = f"    {' = '.join(locals_)} = _NA\n" if locals_ else ""
     # a comparison Python cannot make (a field whose values change type, like
     # evt.rawarg.*) is false, and counted in matcher.type_errors[0]
-    source = (f"def _matcher(view):\n    try:\n        return {body}\n"
+    source = (f"def _matcher(view):\n{init}    try:\n        return {body}\n"
               f"    except TypeError:\n        _type_errors[0] += 1\n        return False\n")
     namespace = dict(gen.names)
+    namespace["_NA"] = _NA
     type_errors = [0]
     namespace["_type_errors"] = type_errors
     namespace["__builtins__"] = {"set": set, "all": all, "any": any, "TypeError": TypeError}
