@@ -15,6 +15,7 @@ import attrs
 
 from falcolib.backend.model import BackendStats
 from falcolib.decode.event import Event
+from falcolib.decode.visibility import CONTAINER_TYPES, sysdig_hides
 from falcolib.outputs.alert import Alert, default_hostname
 from falcolib.state import State
 from falcolib.state.view import EventView
@@ -33,14 +34,45 @@ def wanted_types(consumer: frozenset[int] | None, *, with_state: bool = True) ->
     return consumer | state_types() if with_state else consumer
 
 
-def iter_views(backend, *, state: State | None = None,
-               types: frozenset[int] | None = None) -> Iterator[EventView]:
-    """Decode and apply every event of an entered backend; yield the views of ``types``."""
+class Visibility:
+    """Which events sysdig shows (falcolib.decode.visibility), for a stream whose
+    uninteresting types may have been skipped by the backend: ``raw.num`` still
+    counts them, so a gap in the numbering means a non-container event went by."""
+
+    __slots__ = ("seen", "leading")
+
+    def __init__(self) -> None:
+        self.seen = 0
+        self.leading = True
+
+    def visible(self, raw) -> bool:
+        self.seen += 1
+        if raw.type in CONTAINER_TYPES:
+            if self.leading and raw.num == self.seen:
+                return False  # consumed by sysdig while opening the capture
+        else:
+            self.leading = False
+        self.leading = self.leading and raw.num == self.seen
+        return not sysdig_hides(raw.type, raw.flags)
+
+
+def iter_views(backend, *, state: State | None = None, types: frozenset[int] | None = None,
+               visible_only: bool = False) -> Iterator[EventView]:
+    """Decode and apply every event of an entered backend; yield the views of ``types``.
+
+    With ``visible_only``, events sysdig never prints (internal events, state-only
+    events, containers read while opening a capture) update the state but are not
+    yielded, as ``sysdig -r`` does."""
     if state is None:
         state = State(backend.snapshot())
     process = state.process
+    vis = Visibility().visible if visible_only else None
     for raw in backend:
+        if raw is None:
+            continue
         view = process(Event(raw))
+        if vis is not None and not vis(raw):
+            continue
         if types is None or raw.type in types:
             yield view
 

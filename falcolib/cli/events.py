@@ -43,14 +43,10 @@ def run(args) -> int:
     lines: list[str] = []
     printed = 0
     with ScapBackend(args.file, types=types) as backend:
-        from falcolib.decode.event import Event
-        from falcolib.state import State
-        state = State(backend.snapshot())
-        process = state.process
+        from falcolib.engine import iter_views
         render = fmt.render
         as_json = args.json
-        for raw in backend:
-            view = process(Event(raw))
+        for view in iter_views(backend, visible_only=True):
             if matcher is not None and not matcher(view):
                 continue
             if as_json:

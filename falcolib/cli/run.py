@@ -106,6 +106,16 @@ def _plain(obj):
     return obj if isinstance(obj, (dict, list, int, str, float)) else str(obj)
 
 
+def _str_keys(obj):
+    """JSON needs string keys; some counters are keyed by (rule, priority)."""
+    if isinstance(obj, dict):
+        return {(k if isinstance(k, str) else "/".join(map(str, k)) if isinstance(k, tuple)
+                 else str(k)): _str_keys(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_str_keys(v) for v in obj]
+    return obj
+
+
 def _stats_text(d: dict) -> str:
     lines = [f"Events read: {d['events_read']}",
              f"Events processed: {d['events_processed']}",
@@ -113,5 +123,5 @@ def _stats_text(d: dict) -> str:
              f"Alerts: {d['alerts']}"]
     for name, n in sorted(d["alerts_per_rule"].items(), key=lambda kv: (-kv[1], kv[0])):
         lines.append(f"   {name}: {n}")
-    lines.append("stats: " + json.dumps(d, default=str, sort_keys=True))
+    lines.append("stats: " + json.dumps(_str_keys(d), default=str, sort_keys=True))
     return "\n".join(lines) + "\n"
