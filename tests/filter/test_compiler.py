@@ -326,3 +326,23 @@ class TestMatcher:
         m = compile_filter(parse("t.str < 3"), lookup=lookup)
         assert m({"t.str": 2}) is False
         assert m.type_errors[0] == 1
+
+
+class TestExtractOnce:
+    """A field used at several places is extracted at most once per event, and only if needed."""
+
+    def test_counts(self):
+        calls = []
+
+        def extract(view):
+            calls.append(view)
+            return view["v"]
+        fields = dict(FIELDS, **{"t.counted": Field("t.counted", T.CHARBUF, "", extract)})
+        m = compile_filter(parse("(t.counted = a and t.str = x) or (t.counted = b and t.str = y) "
+                                 "or t.counted startswith c"), lookup=fields.__getitem__)
+        assert m({"v": "b", "t.str": "y"}) is True and len(calls) == 1
+        assert m({"v": "zz", "t.str": "y"}) is False and len(calls) == 2
+        calls.clear()
+        m2 = compile_filter(parse("t.str = q and (t.counted = a or t.counted = b)"),
+                            lookup=fields.__getitem__)
+        assert m2({"v": "a", "t.str": "nope"}) is False and calls == []  # never needed
