@@ -5,7 +5,8 @@ its compare value once, here; the AST becomes the source of a single
 function ``_matcher(view)`` whose body is one boolean expression, and that
 source goes through ``compile()``/``exec`` with the extractors and
 constants as its globals. Per event there is no AST walking, no field-name
-lookup and no literal parsing.
+lookup and no literal parsing, and a field used at several places is
+extracted at most once (on first need, into a local of the function).
 
 Semantics follow libsinsp: a field without a value (``None``) makes every
 comparison false (``!=`` too) and ``exists`` false; ``in``/``intersects``
