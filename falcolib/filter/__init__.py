@@ -55,7 +55,14 @@ def _found(text: str, loc: int) -> str:
 
 
 def compile(node, *, lookup=None):  # noqa: A001 - the agreed public name
-    """A matcher for a macro-free AST (see ``falcolib.filter.compiler``)."""
+    """A matcher for a macro-free AST (see ``falcolib.filter.compiler``).
+
+    ``matcher(view) -> bool``; ``matcher.evttypes``, ``.fields``, ``.source``.
+    ``lookup`` resolves field names (default: ``falcolib.fields.lookup``).
+    Raises FilterCompileError (with the field's position) for an unknown
+    field, a bad argument, an operator the field's type refuses, a literal of
+    the wrong type, or a macro (Identifier) left unexpanded.
+    """
     from falcolib.filter.compiler import compile_condition
     return compile_condition(node, lookup=lookup)
 

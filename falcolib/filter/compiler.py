@@ -23,13 +23,25 @@ from __future__ import annotations
 
 import collections
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from falcolib.errors import FilterCompileError
 from falcolib.fields.catalogue import ArgKind, Field, FieldType
 from falcolib.filter import ast, literals, matching
 from falcolib.filter.evttypes import condition_evttypes
 from falcolib.filter.operators import Operator, Transformer
+
+class Matcher(Protocol):
+    """What ``compile`` returns: a function of a view, with what it was built from."""
+
+    evttypes: frozenset[int] | None  # the event types it can match; None = any
+    fields: frozenset[str]           # the field names it reads
+    condition: Any                   # the AST it was compiled from
+    source: str                      # the generated Python source
+    type_errors: list[int]           # [count] of comparisons Python could not make
+
+    def __call__(self, view) -> bool: ...
+
 
 _STRING_ONLY = frozenset({Operator.CONTAINS, Operator.ICONTAINS, Operator.STARTSWITH,
                           Operator.ENDSWITH, Operator.GLOB, Operator.IGLOB, Operator.REGEX,
@@ -412,7 +424,7 @@ def _convert_item(text: str, ftype: FieldType, lhs: _Operand):
         raise FilterCompileError(exc.message, position=lhs.ref.position) from None
 
 
-def compile_condition(node, *, lookup=None):
+def compile_condition(node, *, lookup=None) -> Matcher:
     """The matcher of ``node``: ``matcher(view) -> bool`` (see the module doc)."""
     if lookup is None:
         from falcolib.fields import lookup
