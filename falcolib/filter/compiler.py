@@ -43,9 +43,6 @@ class Matcher(Protocol):
     def __call__(self, view) -> bool: ...
 
 
-_STRING_ONLY = frozenset({Operator.CONTAINS, Operator.ICONTAINS, Operator.STARTSWITH,
-                          Operator.ENDSWITH, Operator.GLOB, Operator.IGLOB, Operator.REGEX,
-                          Operator.PMATCH})
 _ALLOWED = {
     "string": frozenset(Operator) - {Operator.BCONTAINS, Operator.BSTARTSWITH},
     "bytes": frozenset({Operator.EQ, Operator.NE, Operator.CONTAINS, Operator.IN,
