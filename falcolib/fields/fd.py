@@ -225,15 +225,27 @@ _field("fd.cnet", T.IPNET, "matches the client IP network of the fd.", filter_on
 _field("fd.snet", T.IPNET, "matches the server IP network of the fd.", filter_only=True)(fd_sip)
 
 
-@_field("fd.ip", T.IPADDR, "matches the ip address (client or server) of the fd.", filter_only=True, list_without_arg=True, ne_all=True)
+def _both_ips(view):
+    """sip and dip of an ip socket, or the bound address of a server socket (sysdig's
+    compare_ip / compare_net: no role needed)."""
+    fi = _sock(view)
+    if fi is None:
+        return None
+    if fi.type in F.IP_SOCK:
+        return (fi.sip, fi.dip)
+    if fi.type in F.SERVSOCK:
+        return (fi.sip,)
+    return None
+
+
+@_field("fd.ip", T.IPADDR, "matches the ip address (client or server) of the fd.", filter_only=True, is_list=True)
 def fd_ip(view):
-    vals = tuple(v for v in (fd_cip(view), fd_sip(view)) if v is not None)
-    return vals or None
+    return _both_ips(view)
 
 
-@_field("fd.net", T.IPNET, "matches the IP network (client or server) of the fd.", filter_only=True, list_without_arg=True, ne_all=True)
+@_field("fd.net", T.IPNET, "matches the IP network (client or server) of the fd.", filter_only=True, is_list=True)
 def fd_net(view):
-    return fd_ip(view)
+    return _both_ips(view)
 
 
 @_field("fd.cport", T.PORT, "for TCP/UDP FDs, the client port.")
@@ -255,10 +267,20 @@ def fd_sport(view):
     return fi.sport
 
 
-@_field("fd.port", T.PORT, "matches the port (either client or server) of the fd.", filter_only=True, list_without_arg=True, ne_all=True)
+def _both_ports(view):
+    fi = _sock(view)
+    if fi is None:
+        return None
+    if fi.type in F.IP_SOCK:
+        return (fi.sport, fi.dport)
+    if fi.type in F.SERVSOCK:
+        return (fi.sport,)
+    return None
+
+
+@_field("fd.port", T.PORT, "matches the port (either client or server) of the fd.", filter_only=True, is_list=True)
 def fd_port(view):
-    vals = tuple(v for v in (fd_cport(view), fd_sport(view)) if v is not None)
-    return vals or None
+    return _both_ports(view)
 
 
 def _proto_of(port_fn):

@@ -59,6 +59,7 @@ def _build_tables():
     kind = [0] * n
     uses_fd = [False] * n
     fd_event = [False] * n
+    minor = [False] * n
     store = [False] * n
     hand = [None] * n
     from falcolib.state.sysdig_flags import FLAGS as SYSDIG_FLAGS
@@ -66,6 +67,7 @@ def _build_tables():
         fl = info.flags
         if code < len(SYSDIG_FLAGS):   # what sysdig 0.29 believed about this type
             sf = SYSDIG_FLAGS[code]
+            minor[code] = not sf & 16   # no EF_MODIFIES_STATE
             fl = ((_EF_USES_FD if sf & 1 else 0) | (_EF_CREATES_FD if sf & 2 else 0)
                   | (_EF_DESTROYS_FD if sf & 4 else 0) | (_EF_SKIPPARSERESET if sf & 8 else 0))
         if fl & _EF_SKIPPARSERESET or info.enum in ("PPME_SCHEDSWITCH_1_E", "PPME_SCHEDSWITCH_6_E"):
@@ -80,7 +82,7 @@ def _build_tables():
         fd_event[code] = bool(fl & (_EF_USES_FD | _EF_CREATES_FD | _EF_DESTROYS_FD))
         store[code] = info.enum in stored
         hand[code] = handlers.get(info.enum)
-    return kind, uses_fd, fd_event, store, hand
+    return kind, uses_fd, fd_event, store, hand, minor
 
 
 _TABLES = None
@@ -91,11 +93,17 @@ class State:
 
     def __init__(self, snapshot: StateSnapshot | None = None, *,
                  max_threads: int = MAX_THREADS, max_fds: int = MAX_FDS_PER_PROCESS,
-                 max_containers: int = 4096, host_tables: bool | None = None):
+                 max_containers: int = 4096, host_tables: bool | None = None,
+                 sysdig_filter_order: bool = False):
         global _TABLES
         if _TABLES is None:
             _TABLES = _build_tables()
-        self._kind, self._uses_fd, self.fd_event, self._store, self._handlers = _TABLES
+        self._kind, self._uses_fd, self.fd_event, self._store, self._handlers, minor = _TABLES
+        # sysdig -r FILTER evaluates a filter before parsing events that do not modify
+        # state (no EF_MODIFIES_STATE: read/write, switch, mmap...); Falco after. With
+        # ``sysdig_filter_order`` those parsers wait for settle() (or the next event).
+        self._minor = minor if sysdig_filter_order else [False] * len(minor)
+        self._deferred = None
         self.max_threads = max_threads
         self.max_fds = max_fds
         self.threads: dict[int, ThreadInfo] = {}
@@ -322,8 +330,17 @@ class State:
                 main.nchilds -= 1
         del self.threads[tid]
 
+    def settle(self) -> None:
+        """Run the parser held back by ``sysdig_filter_order`` (no-op otherwise)."""
+        d = self._deferred
+        if d is not None:
+            self._deferred = None
+            d[0](self, d[1], d[2])
+
     def process(self, evt) -> EventView:
         """Apply ``evt`` to the state and return its view."""
+        if self._deferred is not None:
+            self.settle()
         if self._fds_to_remove:
             self._flush_fds()
         if self._tid_to_remove != -1:
@@ -380,7 +397,10 @@ class State:
         view = EventView(evt, t, fd, self)
         handler = self._handlers[etype]
         if handler is not None:
-            handler(self, evt, view)
+            if self._minor[etype]:
+                self._deferred = (handler, evt, view)
+            else:
+                handler(self, evt, view)
         if t is not None and kind == _K_EXIT:
             # the enter event is consumed by its exit (sysdig's event_cleanup)
             t.lastevent = None
