@@ -153,8 +153,9 @@ class _Codegen:
         # several values matched any-of (proc.aname without [n]: any ancestor), as sysdig does
         any_of = bool(getattr(field, "list_without_arg", False)) and ref.arg is None
         for tr in ref.transformers:
+            # len() counts a multi-valued field's values; the others map over them
+            multi = (any_of or is_list) and tr is not Transformer.LEN
             ftype, is_list = _transformed_type(tr, ftype, is_list, ref)
-            multi = any_of or (is_list and tr is not Transformer.LEN)
             extract = _chain(extract, matching.TRANSFORMS[tr], multi)
             if tr is Transformer.LEN:
                 any_of = False
@@ -393,10 +394,10 @@ def _transformed_type(tr: Transformer, ftype: FieldType, is_list: bool, ref: ast
         if is_list or family in ("string", "bytes"):
             return FieldType.UINT64, False
     elif tr is Transformer.B64:
-        if not is_list and family in ("string", "bytes"):
-            return ftype, False
-    elif not is_list and family == "string":
-        return ftype, False
+        if family in ("string", "bytes"):
+            return ftype, is_list
+    elif family == "string":  # on a list field: applied to each value
+        return ftype, is_list
     raise FilterCompileError(
         f"transformer {tr.value}() cannot apply to {'list ' if is_list else ''}field "
         f"{ref.display!r} of type {ftype.value}", position=ref.position)

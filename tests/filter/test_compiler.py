@@ -211,6 +211,8 @@ class TestAnyOf:
         assert matches("t.anc startswith sys", anc=anc) is True
         assert matches("t.anc != bash", anc=anc) is True  # sshd differs
         assert matches("tolower(t.anc) = sshd", anc=("BASH", "SSHD")) is True
+        assert matches("len(t.anc) = 3", anc=anc) is True  # counts the values
+        assert matches("len(tolower(t.anc)) = 2", anc=("A", "B")) is True
 
     def test_with_argument_is_one_value(self):
         assert matches("t.anc[2] = sshd", **{"anc[2]": "sshd"}) is True
@@ -234,9 +236,14 @@ class TestTransformers:
         assert matches(cond, **{key: value}) is want
 
     @pytest.mark.parametrize("cond", ["tolower(t.int) = 1", "len(t.int) = 1", "basename(t.buf) = x",
-                                      "tolower(t.list) = a"])
+                                      "toupper(t.bool) = x"])
     def test_type_errors(self, cond):
         assert "cannot apply" in compile_error(cond).message
+
+    def test_list_fields_transform_each_value(self):
+        assert matches("tolower(t.list) in (a, b)", list=("A", "b")) is True
+        assert matches("basename(t.list) intersects (sh)", list=("/bin/sh", "/x/y")) is True
+        assert "list field" in compile_error("tolower(t.list) = a").message
 
 
 class TestFieldValues:
