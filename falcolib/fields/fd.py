@@ -226,7 +226,8 @@ _field("fd.snet", T.IPNET, "matches the server IP network of the fd.", filter_on
 
 
 def _both_ips(view):
-    """sip and dip of an ip socket, or the bound address of a server socket (sysdig's
+    """(any-of values: ``fd.ip = X`` matches either endpoint, ``!=`` neither)
+    sip and dip of an ip socket, or the bound address of a server socket (sysdig's
     compare_ip / compare_net: no role needed)."""
     fi = _sock(view)
     if fi is None:
@@ -238,12 +239,12 @@ def _both_ips(view):
     return None
 
 
-@_field("fd.ip", T.IPADDR, "matches the ip address (client or server) of the fd.", filter_only=True, is_list=True)
+@_field("fd.ip", T.IPADDR, "matches the ip address (client or server) of the fd.", filter_only=True, list_without_arg=True)
 def fd_ip(view):
     return _both_ips(view)
 
 
-@_field("fd.net", T.IPNET, "matches the IP network (client or server) of the fd.", filter_only=True, is_list=True)
+@_field("fd.net", T.IPNET, "matches the IP network (client or server) of the fd.", filter_only=True, list_without_arg=True)
 def fd_net(view):
     return _both_ips(view)
 
@@ -278,7 +279,7 @@ def _both_ports(view):
     return None
 
 
-@_field("fd.port", T.PORT, "matches the port (either client or server) of the fd.", filter_only=True, is_list=True)
+@_field("fd.port", T.PORT, "matches the port (either client or server) of the fd.", filter_only=True, list_without_arg=True)
 def fd_port(view):
     return _both_ports(view)
 

@@ -53,12 +53,16 @@ def thread_ismain(view):
     return None if t is None else t.is_main
 
 
-def _sched_time(view):
-    return 0
+@thread.field("thread.exectime", T.RELTIME, "CPU time spent by the last scheduled thread, in nanoseconds. Exported by switch events only.")
+def thread_exectime(view):
+    evt, value = view.state.exectime
+    return value if evt is view.evt else 0
 
 
-thread.field("thread.exectime", T.RELTIME, "CPU time spent by the last scheduled thread, in nanoseconds. Exported by switch events only.")(_sched_time)
-thread.field("thread.totexectime", T.RELTIME, "Total CPU time, in nanoseconds since the beginning of the capture, for the current thread. Exported by switch events only.")(_sched_time)
+@thread.field("thread.totexectime", T.RELTIME, "Total CPU time, in nanoseconds since the beginning of the capture, for the current thread. Exported by switch events only.", needs=_TH)
+def thread_totexectime(view):
+    t = view.thread
+    return None if t is None else t.totexectime
 
 
 @thread.field("thread.cgroups", T.CHARBUF, "all the cgroups the thread belongs to, aggregated into a single string.", needs=_TH)

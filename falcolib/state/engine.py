@@ -100,10 +100,15 @@ class State:
             _TABLES = _build_tables()
         self._kind, self._uses_fd, self.fd_event, self._store, self._handlers, minor = _TABLES
         # sysdig -r FILTER evaluates a filter before parsing events that do not modify
-        # state (no EF_MODIFIES_STATE: read/write, switch, mmap...); Falco after. With
-        # ``sysdig_filter_order`` those parsers wait for settle() (or the next event).
+        # state (no EF_MODIFIES_STATE: read/write, switch, mmap...) and parses them only
+        # if they pass; Falco parses every event first. With ``sysdig_filter_order`` the
+        # caller evaluates its filter on the view, then calls settle() (passed) or
+        # discard() (failed; also what happens if neither is called before the next event).
         self._minor = minor if sysdig_filter_order else [False] * len(minor)
         self._deferred = None
+        self._switch = [info.enum in ("PPME_SCHEDSWITCH_1_E", "PPME_SCHEDSWITCH_6_E") for info in EVENTS]
+        self._last_switch: dict[int, int] = {}
+        self.exectime = (None, 0)
         self.max_threads = max_threads
         self.max_fds = max_fds
         self.threads: dict[int, ThreadInfo] = {}
@@ -331,16 +336,27 @@ class State:
         del self.threads[tid]
 
     def settle(self) -> None:
-        """Run the parser held back by ``sysdig_filter_order`` (no-op otherwise)."""
+        """The held-back event passed the filter: run its parser (``sysdig_filter_order``)."""
         d = self._deferred
         if d is not None:
             self._deferred = None
-            d[0](self, d[1], d[2])
+            if d[0] is not None:
+                d[0](self, d[1], d[2])
+
+    def discard(self) -> None:
+        """The held-back event failed the filter: as sysdig -r FILTER, its parser never
+        runs and its thread forgets the enter event (so the exit will not pair)."""
+        d = self._deferred
+        if d is not None:
+            self._deferred = None
+            t = d[2].thread
+            if t is not None and self._kind[d[1].type] != _K_SKIP:
+                t.lastevent_type = -2
 
     def process(self, evt) -> EventView:
         """Apply ``evt`` to the state and return its view."""
         if self._deferred is not None:
-            self.settle()
+            self.discard()
         if self._fds_to_remove:
             self._flush_fds()
         if self._tid_to_remove != -1:
@@ -394,13 +410,19 @@ class State:
             # no parsing for these, but fields still find a known thread by tid
             # (sysdig's get_thread_info(); an unknown tid stays unknown here)
             t = self.threads.get(evt.tid)
+            if self._switch[etype]:
+                # thread.exectime: time since the previous switch on this cpu
+                last = self._last_switch.get(evt.cpu, 0)
+                self._last_switch[evt.cpu] = ts
+                self.exectime = (evt, ts - last if last else 0)
+                if t is not None:
+                    t.totexectime += self.exectime[1]
         view = EventView(evt, t, fd, self)
         handler = self._handlers[etype]
-        if handler is not None:
-            if self._minor[etype]:
-                self._deferred = (handler, evt, view)
-            else:
-                handler(self, evt, view)
+        if self._minor[etype]:
+            self._deferred = (handler, evt, view)
+        elif handler is not None:
+            handler(self, evt, view)
         if t is not None and kind == _K_EXIT:
             # the enter event is consumed by its exit (sysdig's event_cleanup)
             t.lastevent = None
