@@ -26,8 +26,8 @@ from falcolib_ebpf import program as P
 from falcolib_ebpf import syscalls as S
 
 # failed calls of these syscalls change no state and no official rule reads them
-DEFAULT_DROP_FAILED = frozenset({"read", "write", "recvfrom", "sendto", "recvmsg", "sendmsg",
-                                 "accept", "accept4", "close"})
+# (failed connect/sendto/sendmsg stay: rules accept EINPROGRESS; failed opens are a rule)
+DEFAULT_DROP_FAILED = frozenset({"read", "write", "recvfrom", "recvmsg", "accept", "accept4", "close"})
 SETUP_HINT = "run scripts/setup-host as root"
 _HDR = struct.Struct("<QQIHI")
 
@@ -40,12 +40,12 @@ class EbpfBackend:
     def __init__(self, types: Iterable[int] | None = None, *, ring_pages: int = 2048,
                  queue_records: int = 1_000_000, drain_ms: float = 5.0, snaplen: int = 80,
                  drop_failed: bool | Iterable[str] = DEFAULT_DROP_FAILED,
-                 ignore_self: bool = True, snapshot: bool = True, wakeup: bool = False):
+                 ignore_self: bool = True, snapshot: bool = True):
         if ring_pages <= 0 or ring_pages & (ring_pages - 1):
             raise ValueError(f"ring_pages must be a power of two (got {ring_pages})")
         self._types = None if types is None else frozenset(types)
         self._opts = P.ProbeOptions(ring_pages=ring_pages, snaplen=min(max(snaplen, 0), 4096),
-                                    wakeup=wakeup, ignore_self=ignore_self)
+                                    ignore_self=ignore_self)
         if drop_failed is True:
             drop_failed = {sc.name for sc in S.SYSCALLS}
         elif drop_failed is False:
