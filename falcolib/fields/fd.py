@@ -417,3 +417,76 @@ def fd_types(view, n=None):
     if n is None:
         return tuple(types) or None
     return (types[n],) if 0 <= n < len(types) else None
+
+
+# --------------------------------------------------------------- fdlist.*
+fdlist = FieldClass("fdlist", "Poll event related fields: the fds a poll/ppoll call waits on.")
+_POLL_PARAM = {"PPME_SYSCALL_POLL_E": 0, "PPME_SYSCALL_PPOLL_E": 0,
+               "PPME_SYSCALL_POLL_X": 1, "PPME_SYSCALL_PPOLL_X": 1}
+
+
+def _fdlist(view, item):
+    """sysdig's fdlist extraction: one entry per polled fd, comma separated."""
+    idx = _POLL_PARAM.get(_enum(view))
+    t = view.thread
+    if idx is None or t is None:
+        return None
+    data = view.evt.param_bytes(idx)
+    if not data or len(data) < 2:
+        return None
+    nfds = int.from_bytes(data[:2], "little")
+    out = []
+    pos = 2
+    for _ in range(nfds):
+        if pos + 10 > len(data):
+            break
+        fdn = int.from_bytes(data[pos:pos + 8], "little", signed=True)
+        pos += 10
+        val = item(fdn, t.fds.get(fdn))
+        if val is not None:
+            out.append(val)
+    text = ",".join(out)
+    return text or None
+
+
+def _fdlist_field(name, desc, item):
+    fdlist.field(name, T.CHARBUF, desc, needs=_FD)(lambda view, _i=item: _fdlist(view, _i))
+
+
+def _fl_name(fdn, fi):
+    return fi.name if fi is not None and fi.name else "<NA>"
+
+
+def _fl_ip(which):
+    def _get(fdn, fi):
+        if fi is None:
+            return None
+        if fi.type in F.IP_SOCK:
+            return fi.sip if which == "c" else fi.dip
+        if which == "s" and fi.type == F.FD_IPV4_SERVSOCK:
+            return fi.sip
+        if which == "s" and fi.type == F.FD_IPV6_SERVSOCK:
+            # sysdig 0.29 prints an ipv6 server address with inet_ntop(AF_INET...)
+            try:
+                import ipaddress
+                return ".".join(str(b) for b in ipaddress.IPv6Address(fi.sip).packed[:4])
+            except ValueError:
+                return None
+        return None
+    return _get
+
+
+def _fl_port(which):
+    def _get(fdn, fi):
+        if fi is None or fi.type not in F.IP_SOCK:
+            return None
+        return str(fi.sport if which == "c" else fi.dport)
+    return _get
+
+
+_fdlist_field("fdlist.nums", "for poll events, this is a comma-separated list of the FD numbers in the 'fds' argument, returned as a string.", lambda fdn, fi: str(fdn))
+_fdlist_field("fdlist.names", "for poll events, this is a comma-separated list of the FD names in the 'fds' argument, returned as a string.", _fl_name)
+_fdlist_field("fdlist.cips", "for poll events, this is a comma-separated list of the client IP addresses in the 'fds' argument, returned as a string.", _fl_ip("c"))
+_fdlist_field("fdlist.sips", "for poll events, this is a comma-separated list of the server IP addresses in the 'fds' argument, returned as a string.", _fl_ip("s"))
+_fdlist_field("fdlist.cports", "for TCP/UDP FDs, for poll events, this is a comma-separated list of the client TCP/UDP ports in the 'fds' argument, returned as a string.", _fl_port("c"))
+_fdlist_field("fdlist.sports", "for poll events, this is a comma-separated list of the server TCP/UDP ports in the 'fds' argument, returned as a string.", _fl_port("s"))

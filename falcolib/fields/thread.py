@@ -65,6 +65,27 @@ def thread_totexectime(view):
     return None if t is None else t.totexectime
 
 
+def _cpu(user: bool, system: bool, key: str):
+    """CPU consumed since the thread's previous procinfo event (ticks, at most 100)."""
+    def _get(view):
+        t = view.thread
+        evt = view.evt
+        if t is None or evt.info.enum != "PPME_PROCINFO_E":
+            return None
+        tot = (evt.value(0) or 0 if user else 0) + (evt.value(1) or 0 if system else 0)
+        last = t.cpu_last.get(key, 0) if t.cpu_last else 0
+        if t.cpu_last is None:
+            t.cpu_last = {}
+        t.cpu_last[key] = tot
+        return float(min(tot - last, 100)) if last else 0.0
+    return _get
+
+
+thread.field("thread.cpu", T.DOUBLE, "the CPU consumed by the thread in the last second.", needs=_TH)(_cpu(True, True, "t"))
+thread.field("thread.cpu.user", T.DOUBLE, "the user CPU consumed by the thread in the last second.", needs=_TH)(_cpu(True, False, "u"))
+thread.field("thread.cpu.system", T.DOUBLE, "the system CPU consumed by the thread in the last second.", needs=_TH)(_cpu(False, True, "s"))
+
+
 @thread.field("thread.cgroups", T.CHARBUF, "all the cgroups the thread belongs to, aggregated into a single string.", needs=_TH)
 def thread_cgroups(view):
     t = view.thread
