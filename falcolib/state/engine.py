@@ -24,7 +24,7 @@ from falcolib.state.paths import concatenate, erase_invalid
 from falcolib.state.rawparams import first_i64
 from falcolib.state.sockaddr import ip4, ip6, is_v4mapped
 from falcolib.state.threadinfo import (
-    CL_ACTIVE, CL_CLONE_FILES, CL_CLONE_THREAD, CL_IS_MAIN_THREAD, NO_UID, ThreadInfo,
+    CL_ACTIVE, CL_CLONE_FILES, CL_CLOSED, CL_CLONE_THREAD, CL_IS_MAIN_THREAD, NO_UID, ThreadInfo,
     parse_cgroups, split_env, split_nul,
 )
 from falcolib.state.users import (
@@ -33,7 +33,10 @@ from falcolib.state.users import (
 from falcolib.state.view import EventView
 
 MAX_THREADS = 131072          # sysdig's m_thread_table_absolute_max_size
-MAX_FDS_PER_PROCESS = 65536   # an fd table never grows beyond this many entries
+MAX_FDS_PER_PROCESS = 4096    # sysdig's MAX_FD_TABLE_SIZE: more fds are not tracked
+PURGE_INTERVAL_NS = 20 * 60 * 10**9   # live: how often the thread table is swept
+THREAD_TIMEOUT_NS = 30 * 60 * 10**9   # live: a thread idle this long is dropped if /proc lost it
+CANCELED_FD = (1 << 63) - 1   # where a closing fd waits when its number is reused (sysdig)
 
 _EF_USES_FD = EVENT_FLAGS.get("EF_USES_FD", 0)
 _EF_CREATES_FD = EVENT_FLAGS.get("EF_CREATES_FD", 0)
@@ -94,7 +97,8 @@ class State:
     def __init__(self, snapshot: StateSnapshot | None = None, *,
                  max_threads: int = MAX_THREADS, max_fds: int = MAX_FDS_PER_PROCESS,
                  max_containers: int = 4096, host_tables: bool | None = None,
-                 sysdig_filter_order: bool = False):
+                 sysdig_filter_order: bool = False, live: bool = False,
+                 purge_interval_ns: int = PURGE_INTERVAL_NS, thread_timeout_ns: int = THREAD_TIMEOUT_NS):
         global _TABLES
         if _TABLES is None:
             _TABLES = _build_tables()
@@ -106,6 +110,12 @@ class State:
         # discard() (failed; also what happens if neither is called before the next event).
         self._minor = minor if sysdig_filter_order else [False] * len(minor)
         self._deferred = None
+        # live: sweep closed and long-idle dead threads now and then (sysdig's
+        # remove_inactive_threads); captures keep sysdig's offline behaviour (no sweep)
+        self.live = live
+        self.purge_interval_ns = purge_interval_ns
+        self.thread_timeout_ns = thread_timeout_ns
+        self._next_purge = 0
         self._switch = [info.enum in ("PPME_SCHEDSWITCH_1_E", "PPME_SCHEDSWITCH_6_E") for info in EVENTS]
         self._last_switch: dict[int, int] = {}
         self.exectime = (None, 0)
@@ -250,14 +260,20 @@ class State:
                 return
             p = self.threads.get(p.ptid)
 
-    def add_fd(self, t: ThreadInfo, fd: int, fi: FdInfo) -> FdInfo:
-        """Put ``fi`` (a fresh object) in ``t``'s process fd table as ``fd``."""
+    def add_fd(self, t: ThreadInfo, fd: int, fi: FdInfo) -> FdInfo | None:
+        """Put ``fi`` (a fresh object) in ``t``'s process fd table as ``fd``
+        (sysdig's sinsp_fdtable::add: None when a full table drops it)."""
         table = t.fds
-        if len(table) >= self.max_fds and fd not in table:
-            t.lastevent_fd = fd
-            return fi
-        table[fd] = fi
         t.lastevent_fd = fd
+        old = table.get(fd)
+        if old is None:
+            if len(table) >= self.max_fds:
+                return None
+        elif old.flags & F.FLAGS_CLOSE_IN_PROGRESS:
+            # reused between close enter and exit: that close must not remove the new fd
+            fi.flags = (fi.flags & ~F.FLAGS_CLOSE_IN_PROGRESS) | F.FLAGS_CLOSE_CANCELED
+            table[CANCELED_FD] = old
+        table[fd] = fi
         return fi
 
     def remove_fd_later(self, t: ThreadInfo, fd: int) -> None:
@@ -335,6 +351,37 @@ class State:
                 main.nchilds -= 1
         del self.threads[tid]
 
+    def _live_step(self, tid: int, ts: int) -> None:
+        t = self.threads.get(tid)
+        if t is not None:
+            t.lastaccess_ts = ts
+        if ts >= self._next_purge:
+            if self._next_purge:
+                self.purge_inactive(ts)
+            self._next_purge = ts + self.purge_interval_ns
+
+    def purge_inactive(self, now_ns: int, alive=None) -> int:
+        """Remove closed threads and threads idle for thread_timeout_ns whose task is gone
+        (``alive(pid, tid)``, default: /proc/<pid>/task/<tid> exists). Returns the count."""
+        import os
+        if alive is None:
+            def alive(pid, tid):
+                return os.path.exists(f"/proc/{pid}/task/{tid}")
+        doomed = [t.tid for t in self.threads.values()
+                  if t.flags & CL_CLOSED
+                  or (now_ns > t.lastaccess_ts + self.thread_timeout_ns and not alive(t.pid, t.tid))]
+        for tid in doomed:
+            self._drop(tid)
+        return len(doomed)
+
+    def _drop(self, tid: int) -> None:
+        """Forced removal (sysdig's remove_thread(tid, true))."""
+        t = self.threads.pop(tid, None)
+        if t is not None and t.flags & CL_CLONE_THREAD and t.tid != t.pid:
+            main = self.threads.get(t.pid)
+            if main is not None and main.nchilds > 0:
+                main.nchilds -= 1
+
     def settle(self) -> None:
         """The held-back event passed the filter: run its parser (``sysdig_filter_order``)."""
         d = self._deferred
@@ -365,6 +412,8 @@ class State:
         etype = evt.type
         ts = evt.ts
         self.last_ts = ts
+        if self.live:
+            self._live_step(evt.tid, ts)
         kind = self._kind[etype]
         fd = None
         if kind == _K_ENTER:

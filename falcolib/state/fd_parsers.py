@@ -447,6 +447,12 @@ def parse_close_exit(state, evt, view) -> None:
     if _v(evt, 0, -1) >= 0:
         if view.fd is None or t is None:
             return
+        if view.fd.flags & F.FLAGS_CLOSE_CANCELED:
+            # the fd number was reused meanwhile: drop the parked old entry instead
+            from falcolib.state.engine import CANCELED_FD
+            view.fd.flags &= ~F.FLAGS_CLOSE_CANCELED
+            state.remove_fd_later(t, CANCELED_FD)
+            return
         state.remove_fd_later(t, t.lastevent_fd)
     elif view.fd is not None:
         view.fd.flags &= ~F.FLAGS_CLOSE_IN_PROGRESS

@@ -70,6 +70,7 @@ class ThreadInfo:
     nchilds: int = 0
     totexectime: int = 0   # sum of thread.exectime over this thread's switch events
     cpu_last: dict | None = None   # thread.cpu*: last procinfo cpu totals
+    lastaccess_ts: int = 0         # live mode: last event of this thread
     fds: dict = attrs.field(factory=dict)   # fd number -> FdInfo (shared by CLONE_FILES threads)
     # enter/exit pairing (sysdig's m_lastevent_*)
     lastevent_fd: int = 0   # sysdig initialises it to 0, not -1

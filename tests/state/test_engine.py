@@ -120,3 +120,18 @@ class TestWantedTypes:
         w = wanted_types()
         assert types_named("execve") <= w and types_named("close") <= w
         assert types_named("clone") <= w and types_named("procexit") <= w
+
+
+class TestLivePurge:
+    """Live: closed threads and idle dead ones leave the table at the periodic sweep."""
+
+    def test_sweep(self):
+        st = State(base_snapshot(), live=True, purge_interval_ns=10**9, thread_timeout_ns=5 * 10**9)
+        b = EventBuilder(tid=200)
+        feed(st, [b.named("PPME_SYSCALL_GETUID_E")])
+        st.threads[100].flags |= 1 << 18          # CL_CLOSED, but it still has children
+        assert st.purge_inactive(b.ts, alive=lambda pid, tid: True) == 1
+        assert 100 not in st.threads
+        # sshd's child bash idles past the timeout and /proc says it is gone
+        assert st.purge_inactive(b.ts + 6 * 10**9, alive=lambda pid, tid: tid != 200) == 1
+        assert 200 not in st.threads and 1 in st.threads
