@@ -388,6 +388,40 @@ def parse_capset_exit(state, evt, view) -> None:
     t.cap_inheritable, t.cap_permitted, t.cap_effective = _v(evt, 1, 0), _v(evt, 2, 0), _v(evt, 3, 0)
 
 
+PPM_RLIMIT_NOFILE = 7
+
+
+def parse_rlimit_exit(state, evt, view) -> None:
+    """getrlimit/setrlimit of RLIMIT_NOFILE sets the process' fd limit (proc.fdlimit)."""
+    t = view.thread
+    if t is None or _v(evt, 0, -1) < 0:
+        return
+    enter = state.enter_event(t, evt)
+    if enter is None or _v(enter, 0, -1) != PPM_RLIMIT_NOFILE:
+        return
+    cur = _v(evt, 1, -1)
+    m = state.main_thread(t)
+    if cur not in (-1, 0xFFFFFFFFFFFFFFFF) and m is not None:
+        m.fdlimit = cur
+
+
+def parse_prlimit_exit(state, evt, view) -> None:
+    t = view.thread
+    if _v(evt, 0, -1) < 0:
+        return
+    enter = state.enter_event(t, evt)
+    if enter is None or _v(enter, 1, -1) != PPM_RLIMIT_NOFILE:
+        return
+    cur = _v(evt, 1, -1)
+    if cur in (-1, 0xFFFFFFFFFFFFFFFF):
+        return
+    tid = _v(enter, 0, 0) or evt.tid
+    target = state.get_thread(tid)
+    m = state.main_thread(target) if target is not None else None
+    if m is not None:
+        m.fdlimit = cur
+
+
 def parse_mem_exit(state, evt, view) -> None:
     t = view.thread
     if t is not None and evt.nparams >= 4:
@@ -444,6 +478,9 @@ HANDLERS = {
     "PPME_SYSCALL_CHROOT_X": parse_chroot_exit,
     "PPME_SYSCALL_PRCTL_X": parse_prctl_exit,
     "PPME_SYSCALL_CAPSET_X": parse_capset_exit,
+    "PPME_SYSCALL_GETRLIMIT_X": parse_rlimit_exit,
+    "PPME_SYSCALL_SETRLIMIT_X": parse_rlimit_exit,
+    "PPME_SYSCALL_PRLIMIT_X": parse_prlimit_exit,
     "PPME_SYSCALL_BRK_4_X": parse_mem_exit,
     "PPME_SYSCALL_MMAP_X": parse_mem_exit,
     "PPME_SYSCALL_MMAP2_X": parse_mem_exit,
