@@ -460,6 +460,13 @@ def parse_container_json(state, evt, view) -> None:
         view.thread = t
 
 
+def parse_container_evt(state, evt, view) -> None:
+    """The old (deprecated) container event: id, type, name, image."""
+    cid = _s(evt, 0)
+    if cid:
+        state.containers.add(ContainerInfo(cid, _v(evt, 1, 0), _s(evt, 2), _s(evt, 3)))
+
+
 HANDLERS = {
     **{name: parse_clone_exit for name in _CLONE},
     **{name: parse_execve_exit for name in _EXECVE},
@@ -486,6 +493,7 @@ HANDLERS = {
     "PPME_SYSCALL_MMAP2_X": parse_mem_exit,
     "PPME_SYSCALL_MUNMAP_X": parse_mem_exit,
     "PPME_SCHEDSWITCH_6_E": parse_context_switch,
+    "PPME_CONTAINER_E": parse_container_evt,
     "PPME_CONTAINER_JSON_E": parse_container_json,
     "PPME_CONTAINER_JSON_2_E": parse_container_json,
 }

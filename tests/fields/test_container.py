@@ -73,3 +73,14 @@ class TestContainerFields:
         st = State(base_snapshot())
         feed(st, [EventBuilder(tid=5).named("PPME_CONTAINER_JSON_E", "{not json")])
         assert len(st.containers) == 0
+
+
+class TestOldContainerEvent:
+    """The deprecated PPME_CONTAINER_E (id, type, name, image) still registers a container."""
+
+    def test_container_e(self):
+        st = State(base_snapshot())
+        feed(st, [EventBuilder(tid=5).named("PPME_CONTAINER_E", ID[:12], 0, "old", "busybox")])
+        b = EventBuilder(tid=300)
+        v = feed(st, execve(b, "/bin/sh", [], "sh", ptid=200, cgroups=[f"cpuset=/docker/{ID}"]))
+        assert (field(v, "container.name"), field(v, "container.image")) == ("old", "busybox")
