@@ -14,9 +14,9 @@ from falcolib.state.view import EventView
 def wanted_types() -> frozenset[int]:
     """Event types the state engine must see to keep its tables right."""
     from falcolib.decode.table import EVENTS
-    from falcolib.state import fd_parsers, proc_parsers
-    names = set(proc_parsers.HANDLERS) | set(fd_parsers.HANDLERS) \
-        | proc_parsers.STORE_ENTER | fd_parsers.STORE_ENTER
+    from falcolib.state.engine import parser_tables
+    handlers, stored = parser_tables()
+    names = set(handlers) | stored
     out = set()
     for info in EVENTS:
         if info.enum in names:

@@ -6,9 +6,7 @@ the driver's event table for each event version.
 """
 from __future__ import annotations
 
-import struct
 
-from falcolib.state.containers import ContainerInfo
 from falcolib.state.paths import concatenate
 from falcolib.state.threadinfo import (
     CL_ACTIVE, CL_CHILD_IN_PIDNS, CL_CLONE_FILES, CL_CLONE_INVERTED, CL_CLONE_THREAD,
@@ -381,92 +379,6 @@ def parse_prctl_exit(state, evt, view) -> None:
             t.comm = name
 
 
-def parse_capset_exit(state, evt, view) -> None:
-    t = view.thread
-    if t is None or _v(evt, 0, -1) < 0 or evt.nparams < 4:
-        return
-    t.cap_inheritable, t.cap_permitted, t.cap_effective = _v(evt, 1, 0), _v(evt, 2, 0), _v(evt, 3, 0)
-
-
-PPM_RLIMIT_NOFILE = 7
-
-
-def parse_rlimit_exit(state, evt, view) -> None:
-    """getrlimit/setrlimit of RLIMIT_NOFILE sets the process' fd limit (proc.fdlimit)."""
-    t = view.thread
-    if t is None or _v(evt, 0, -1) < 0:
-        return
-    enter = state.enter_event(t, evt)
-    if enter is None or _v(enter, 0, -1) != PPM_RLIMIT_NOFILE:
-        return
-    cur = _v(evt, 1, -1)
-    m = state.main_thread(t)
-    if cur not in (-1, 0xFFFFFFFFFFFFFFFF) and m is not None:
-        m.fdlimit = cur
-
-
-def parse_prlimit_exit(state, evt, view) -> None:
-    t = view.thread
-    if _v(evt, 0, -1) < 0:
-        return
-    enter = state.enter_event(t, evt)
-    if enter is None or _v(enter, 1, -1) != PPM_RLIMIT_NOFILE:
-        return
-    cur = _v(evt, 1, -1)
-    if cur in (-1, 0xFFFFFFFFFFFFFFFF):
-        return
-    tid = _v(enter, 0, 0) or evt.tid
-    target = state.get_thread(tid)
-    m = state.main_thread(target) if target is not None else None
-    if m is not None:
-        m.fdlimit = cur
-
-
-def parse_mem_exit(state, evt, view) -> None:
-    t = view.thread
-    if t is not None and evt.nparams >= 4:
-        t.vmsize_kb, t.vmrss_kb, t.vmswap_kb = _v(evt, 1, 0), _v(evt, 2, 0), _v(evt, 3, 0)
-
-
-_SWITCH = struct.Struct("<6H qQQIII")
-
-
-def parse_context_switch(state, evt, view) -> None:
-    t = view.thread
-    if t is None or evt.nparams != 6:
-        return
-    raw = evt.raw
-    try:
-        l0, l1, l2, l3, l4, l5, _nxt, pfmaj, pfmin, vms, vmr, vmw = \
-            _SWITCH.unpack_from(raw.buf, raw.off + raw.hdr)
-    except struct.error:
-        return
-    if (l0, l1, l2, l3, l4, l5) != (8, 8, 8, 4, 4, 4):
-        return
-    t.pfmajor, t.pfminor = pfmaj, pfmin
-    m = t if t.is_main else state.threads.get(t.pid)
-    if m is not None:
-        m.vmsize_kb, m.vmrss_kb, m.vmswap_kb = vms, vmr, vmw
-
-
-def parse_container_json(state, evt, view) -> None:
-    info = ContainerInfo.from_json(_b(evt, 0).split(b"\0", 1)[0])
-    if info is not None:
-        state.containers.add(info)
-        # sysdig shows these events with a made-up thread describing the container
-        t = ThreadInfo(evt.tid, -1, 0, f"container:{info.id}", "", "")
-        t.container_id, t.uid, t.gid, t.flags = info.id, 0, 0, CL_IS_MAIN_THREAD
-        t.vtid = t.vpid = -2   # sinsp_container_info::get_tinfo
-        view.thread = t
-
-
-def parse_container_evt(state, evt, view) -> None:
-    """The old (deprecated) container event: id, type, name, image."""
-    cid = _s(evt, 0)
-    if cid:
-        state.containers.add(ContainerInfo(cid, _v(evt, 1, 0), _s(evt, 2), _s(evt, 3)))
-
-
 HANDLERS = {
     **{name: parse_clone_exit for name in _CLONE},
     **{name: parse_execve_exit for name in _EXECVE},
@@ -484,18 +396,6 @@ HANDLERS = {
     "PPME_SYSCALL_SETSID_X": parse_setsid_exit,
     "PPME_SYSCALL_CHROOT_X": parse_chroot_exit,
     "PPME_SYSCALL_PRCTL_X": parse_prctl_exit,
-    "PPME_SYSCALL_CAPSET_X": parse_capset_exit,
-    "PPME_SYSCALL_GETRLIMIT_X": parse_rlimit_exit,
-    "PPME_SYSCALL_SETRLIMIT_X": parse_rlimit_exit,
-    "PPME_SYSCALL_PRLIMIT_X": parse_prlimit_exit,
-    "PPME_SYSCALL_BRK_4_X": parse_mem_exit,
-    "PPME_SYSCALL_MMAP_X": parse_mem_exit,
-    "PPME_SYSCALL_MMAP2_X": parse_mem_exit,
-    "PPME_SYSCALL_MUNMAP_X": parse_mem_exit,
-    "PPME_SCHEDSWITCH_6_E": parse_context_switch,
-    "PPME_CONTAINER_E": parse_container_evt,
-    "PPME_CONTAINER_JSON_E": parse_container_json,
-    "PPME_CONTAINER_JSON_2_E": parse_container_json,
 }
 
 # enter events whose exit needs their parameters (sysdig's store_event list)
