@@ -362,7 +362,10 @@ def fd_name_changed(view):
     fi = _sock(view)
     if fi is None:
         return None
-    # sysdig compares only for the fd its parsers attached to the event
+    # sysdig compares only for the fd its parsers attached to the event, and sets the
+    # flag after its filters ran: a sysdig-order filter always sees false
+    if view.state.filtering:
+        return False
     return view.fd is fi and fi.name != fi.oldname
 
 

@@ -118,6 +118,8 @@ class State:
         # discard() (failed; also what happens if neither is called before the next event).
         self._minor = minor if sysdig_filter_order else [False] * len(minor)
         self._deferred = None
+        self.sysdig_filter_order = sysdig_filter_order
+        self.filtering = False   # sysdig order: between process() and settle()/discard()
         # live: sweep closed and long-idle dead threads now and then (sysdig's
         # remove_inactive_threads); captures keep sysdig's offline behaviour (no sweep)
         self.live = live
@@ -317,6 +319,7 @@ class State:
 
     def settle(self) -> None:
         """The held-back event passed the filter: run its parser (``sysdig_filter_order``)."""
+        self.filtering = False
         d = self._deferred
         if d is not None:
             self._deferred = None
@@ -326,6 +329,7 @@ class State:
     def discard(self) -> None:
         """The held-back event failed the filter: as sysdig -r FILTER, its parser never
         runs and its thread forgets the enter event (so the exit will not pair)."""
+        self.filtering = False
         d = self._deferred
         if d is not None:
             self._deferred = None
@@ -405,6 +409,8 @@ class State:
             self._deferred = (handler, evt, view)
         elif handler is not None:
             handler(self, evt, view)
+        if self.sysdig_filter_order:
+            self.filtering = True
         if t is not None and kind == _K_EXIT:
             # the enter event is consumed by its exit (sysdig's event_cleanup)
             t.lastevent = None

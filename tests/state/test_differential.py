@@ -128,6 +128,8 @@ FILTERS = (
     ("curl_google", "fd.sport = 80 and proc.name = curl"),
     ("test_ipv6_client", "fd.is_server = true"),
     ("single_ipv6_conn", "fd.l4proto = tcp"),
+    ("psp_run_as_user_0_container", "fd.name_changed = true"),
+    ("curl_google", "fd.name_changed = false"),
 )
 
 
