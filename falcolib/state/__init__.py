@@ -1,7 +1,19 @@
 """state stage: threads, fd tables, users, groups and containers, kept as sysdig 0.29 does.
 
 ``State(snapshot).process(evt) -> EventView`` is the whole interface on the
-event path; ``fd_label``/``thread_comm`` serve decode.render.
+event path (libsinsp's parsers: enter/exit pairing, thread and fd tables,
+delayed removal of closed fds and exited threads). ``fd_label``,
+``thread_comm``, ``thread_cwd`` and ``fd_name`` serve decode.render.
+
+Options: ``max_threads``/``max_fds``/``max_containers`` bound the tables
+(sysdig's 131072 threads and 4096 fds per process); ``host_tables`` reads
+/etc/passwd and /etc/group when the snapshot has no users (default: only
+without a snapshot); ``live`` sweeps closed and idle dead threads every
+``purge_interval_ns``; ``sysdig_filter_order`` reproduces ``sysdig -r FILE
+FILTER`` (filter before the parsers of events that do not modify state, then
+``settle()`` or ``discard()``). The parsers live in ``proc_parsers``,
+``fd_parsers``, ``socket_parsers``, ``resource_parsers`` and
+``container_parsers``, one handler per driver event, dispatched by type.
 """
 from __future__ import annotations
 
