@@ -38,7 +38,7 @@ class EbpfBackend:
     name = "ebpf"
 
     def __init__(self, types: Iterable[int] | None = None, *, ring_pages: int = 2048,
-                 queue_records: int = 1_000_000, drain_ms: float = 5.0, snaplen: int = 80,
+                 queue_bytes: int = 64 << 20, drain_ms: float = 5.0, snaplen: int = 80,
                  drop_failed: bool | Iterable[str] = DEFAULT_DROP_FAILED,
                  ignore_self: bool = True, snapshot: bool = True):
         if ring_pages <= 0 or ring_pages & (ring_pages - 1):
@@ -52,7 +52,7 @@ class EbpfBackend:
             drop_failed = ()
         self._drop_failed = frozenset(drop_failed)
         self._want_snapshot = snapshot
-        self._queue_max = queue_records
+        self._queue_max = queue_bytes
         self._drain_s = drain_ms / 1000.0
         self._prog: P.ProbeProgram | None = None
         self._snapshot = StateSnapshot()
@@ -155,11 +155,11 @@ class EbpfBackend:
             if n:
                 with self._cond:
                     room = self._queue_max - self._queued
-                    if n > room:
-                        chunk, n = self._overflow(chunk, max(room, 0))
-                    if n:
+                    if len(chunk) > room:
+                        chunk = self._overflow(chunk, max(room, 0))
+                    if chunk:
                         self._batches.append(chunk)
-                        self._queued += n
+                        self._queued += len(chunk)
                         self._cond.notify()
             if stopping:
                 if not self._detached:
@@ -170,18 +170,18 @@ class EbpfBackend:
                 return
             wait(self._drain_s)
 
-    def _overflow(self, chunk: bytes, keep: int) -> tuple[bytes, int]:
-        """Keep the first ``keep`` records of a chunk; count the events of the rest."""
+    def _overflow(self, chunk: bytes, room: int) -> bytes:
+        """The records of a chunk that fit in ``room`` bytes; the events of the rest are counted."""
         from falcolib_ebpf.ring import records
         cut = None
         lost = 0
-        for i, (off, ln) in enumerate(records(chunk)):
-            if i == keep:
+        for off, ln in records(chunk):
+            if cut is None and off + ln > room:
                 cut = off - 8
-            if i >= keep:
+            if cut is not None:
                 lost += _events_in(chunk[off:off + ln])
         self._stats.dropped_queue += lost
-        return (chunk[:cut] if cut is not None else chunk), keep
+        return chunk if cut is None else chunk[:cut]
 
     def __iter__(self) -> Iterator[RawEvent]:
         from falcolib_ebpf.ring import records
@@ -196,9 +196,7 @@ class EbpfBackend:
                         return
                     self._cond.wait(0.1)
                 chunk = self._batches.popleft()
-            count = 0
             for off, size in records(chunk):
-                count += 1
                 rec = chunk[off:off + size]
                 end = size - 2
                 cpu = rec[end] | (rec[end + 1] << 8)
@@ -214,7 +212,7 @@ class EbpfBackend:
                     pos += ln
             self._num = num
             with self._cond:
-                self._queued -= count
+                self._queued -= len(chunk)
 
     # -- state and counters ----------------------------------------------------
     def snapshot(self) -> StateSnapshot:
@@ -234,7 +232,7 @@ class EbpfBackend:
             "kernel_records": sum(c["emitted"]),
             "kernel_ring_full": sum(c["ring_full"]),
             "kernel_too_big": sum(c["too_big"]),
-            "queue_len": self._queued,
+            "queue_bytes": self._queued,
             "hooks": len(self._prog.attached),
         }
 
