@@ -131,6 +131,12 @@ class Engine:
     def stop(self) -> None:
         self._stop = True
 
+    def swap(self, ruleset, rule_matching: str | None = None) -> None:
+        """Run ``ruleset`` from the next event on (a reload); counters carry over."""
+        self.ruleset = ruleset
+        if rule_matching is not None:
+            self.first = rule_matching == "first"
+
     def alert_for(self, rule, view: EventView) -> Alert:
         fmt = rule.output
         r = rule.rule
@@ -154,28 +160,32 @@ class Engine:
         return out
 
     def run(self, backend, emit: Callable[[Alert], None], *, state: State | None = None,
-            poll: Callable[[], None] | None = None, poll_every: int = 4096) -> RunStats:
+            poll: Callable[[int], bool] | None = None, poll_every: int = 4096) -> RunStats:
         """Run over an entered backend until it ends or ``stop()``; alerts go to ``emit``.
 
-        ``poll`` (if given) is called every ``poll_every`` events and when the
-        backend yields nothing for a while: reload checks, drop policy, stats.
+        ``poll(last_ts)`` (if given) is called every ``poll_every`` events and on
+        a live backend's idle ticks: reload checks, drop policy, live stats. It
+        returns True when it swapped the ruleset, which takes effect at once.
         """
         if state is None:
             state = State(backend.snapshot())
         process = state.process
-        ruleset = self.ruleset
-        index = ruleset.matcher_for
+        index = self.ruleset.matcher_for
         first = self.first
         stats = self.stats
         n = 0
+        last_ts = 0
         for raw in backend:
             if raw is None:  # a live backend's idle tick
                 if poll is not None:
-                    poll()
+                    stats.events = n
+                    if poll(last_ts):
+                        index, first = self.ruleset.matcher_for, self.first
                 if self._stop:
                     break
                 continue
             n += 1
+            last_ts = raw.ts
             view = process(Event(raw))
             rules = index(raw.type)
             if rules:
@@ -188,10 +198,12 @@ class Engine:
                         if first:
                             break
             if poll is not None and not n % poll_every:
-                poll()
+                stats.events = n
+                if poll(last_ts):
+                    index, first = self.ruleset.matcher_for, self.first
             if self._stop:
                 break
-        stats.events += n
+        stats.events = n
         stats.backend = backend.stats()
         stats.ended = time.monotonic()
         return stats

@@ -62,10 +62,9 @@ def run(args) -> int:
     ruleset = _ruleset(args, config)
     engine = Engine(ruleset, rule_matching=config.rule_matching)
     backend = _backend(args, engine.wanted_types())
+    live = not args.capture
 
-    deadline = None
-    if args.duration is not None and not args.capture:
-        deadline = time.monotonic() + args.duration
+    deadline = time.monotonic() + args.duration if args.duration is not None and live else None
 
     def on_signal(signum, frame):
         engine.stop()
@@ -75,17 +74,20 @@ def run(args) -> int:
             pass
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def poll():
-        if deadline is not None and time.monotonic() >= deadline:
-            on_signal(None, None)
-
-    dispatcher = build_dispatcher(config)
+    # replay waits for a full sink queue (nothing lost); a live run never stalls on a sink
+    dispatcher = build_dispatcher(config, replay=not live)
+    dispatcher.install_sigusr1()
+    service = _Service(args, config, engine, backend, dispatcher, live)
     dispatcher.start()
+    exit_code = 0
     try:
         with backend:
-            stats = engine.run(backend, dispatcher.publish, poll=poll, poll_every=1024)
+            service.start()
+            stats = engine.run(backend, dispatcher.publish, poll=service.poll(deadline, on_signal),
+                               poll_every=1024)
+            exit_code = service.exit_code
     finally:
+        service.close()
         out_stats = dispatcher.close()
         for s, h in old.items():
             signal.signal(s, h)
@@ -93,7 +95,88 @@ def run(args) -> int:
         d = stats.as_dict()
         d["outputs"] = _plain(out_stats)
         sys.stderr.write(_stats_text(d))
-    return 0
+        sys.stderr.write(service.drops.summary() + "\n")
+    return exit_code
+
+
+class _Service:
+    """What a long run adds around the engine: reload on SIGHUP or file change, Falco's
+    drop policy, the metrics endpoint and periodic stats line."""
+
+    def __init__(self, args, config, engine, backend, dispatcher, live: bool):
+        from falcolib.droppolicy import DropMonitor, DropPolicy
+        from falcolib.reload import ReloadTrigger, Reloader
+        self.args, self.config, self.engine, self.backend = args, config, engine, backend
+        self.dispatcher = dispatcher
+        self.exit_code = 0
+        self.drops = DropMonitor(DropPolicy.from_config(config), self._counters, dispatcher.publish,
+                                 hostname=engine.hostname, backend_name=getattr(backend, "name", ""))
+        watched = [p for p in [args.config, *args.rules, *config.rules_files] if p]
+        self.trigger = ReloadTrigger(watched, watch=live and config.watch_config_files)
+        self.reloader = Reloader(self._load)
+        self.live = live
+        self._closers: list = []
+
+    def _counters(self):
+        st = self.backend.stats()
+        return st.events_read, st.dropped
+
+    def _load(self):
+        from falcolib.config import load_config
+        config = load_config(self.args.config, self.args.overrides +
+                             (["json_output=true"] if self.args.json else []))
+        return config, _ruleset(self.args, config)
+
+    def start(self) -> None:
+        if self.live:
+            self.trigger.install()
+        self._start_metrics()
+
+    def _start_metrics(self) -> None:
+        from falcolib import metrics
+        cfg = self.config
+        if not (cfg.webserver.enabled or cfg.metrics.enabled):
+            return
+        registry = metrics.MetricsRegistry([
+            metrics.process_collector(), metrics.engine_collector(self.engine.stats),
+            metrics.backend_collector(self.backend.stats, getattr(self.backend, "name", "")),
+            metrics.dispatcher_collector(self.dispatcher)])
+        if cfg.webserver.enabled:
+            self._closers.append(metrics.MetricsServer(
+                registry, cfg.webserver.listen_address, cfg.webserver.listen_port,
+                healthz=cfg.webserver.k8s_healthz_endpoint,
+                prometheus=cfg.webserver.prometheus_metrics_enabled).start())
+        if cfg.metrics.enabled:
+            self._closers.append(metrics.StatsTicker(
+                registry, cfg.metrics.interval,
+                publish=self.dispatcher.publish if cfg.metrics.output_rule else None,
+                output_file=cfg.metrics.output_file, hostname=self.engine.hostname).start())
+
+    def poll(self, deadline, stop):
+        def poll(last_ts: int) -> bool:
+            if deadline is not None and time.monotonic() >= deadline:
+                stop(None, None)
+            if not self.drops.check(last_ts or time.time_ns()):
+                self.exit_code = 1  # the drop policy's `exit` action
+                stop(None, None)
+            if not self.trigger.pending:
+                return False
+            loaded = self.reloader.reload(self.trigger.take())
+            if loaded is None:  # invalid: the old rules keep running (the reloader said why)
+                return False
+            config, ruleset = loaded
+            self.engine.swap(ruleset, config.rule_matching)
+            set_types = getattr(self.backend, "set_event_types", None)
+            if set_types is not None:
+                set_types(self.engine.wanted_types())
+            sys.stderr.write(f"falcolib: rules reloaded ({len(ruleset.active)} rules active)\n")
+            return True
+        return poll
+
+    def close(self) -> None:
+        self.trigger.close()
+        for c in self._closers:
+            c.close()
 
 
 def _plain(obj):
