@@ -161,3 +161,35 @@ class TestSysdigFilterOrder:
                 state.discard()
         visible = _sysdig_nums(path)
         assert ours & visible == _sysdig_nums(path, cond)
+
+
+CLI_FIELDS = ("proc.name proc.pname proc.cmdline fd.name user.name container.id fd.num "
+              "fd.typechar proc.aname[2] fd.l4proto fd.sip fd.cip fd.sport fd.cport fd.is_server "
+              "fd.connected proc.vpid proc.fdusage thread.ismain container.privileged "
+              "fd.name_changed proc.duration thread.exectime fdlist.names container.mounts").split()
+
+
+@pytest.mark.oracle
+class TestCliAgainstSysdig:
+    """`falcolib events -p` renders these fields exactly as `sysdig -r -p` on every capture."""
+
+    def test_cli_lines(self, captures):
+        import sys
+        if shutil.which("sysdig") is None:
+            pytest.skip("sysdig not installed")
+        fmt = "*%evt.num" + "".join(f" |%{f}" for f in CLI_FIELDS)
+        problems = []
+        for path in captures:
+            ours = subprocess.run([sys.executable, "-m", "falcolib", "events", str(path), "-p", fmt],
+                                  capture_output=True)
+            if ours.returncode != 0:
+                problems.append(f"{path.stem}: falcolib events failed: {ours.stderr[-200:]!r}")
+                continue
+            mine = {line.split(" ", 1)[0]: line for line in ours.stdout.decode("utf-8", "replace").splitlines()}
+            theirs = subprocess.run(["sysdig", "-r", str(path), "-p", fmt], capture_output=True,
+                                    check=True).stdout.decode("utf-8", "replace").splitlines()
+            for line in theirs:
+                num = line.split(" ", 1)[0]
+                if mine.get(num) != line:
+                    problems.append(f"{path.stem} #{num}:\n  sysdig {line[:200]}\n  ours   {mine.get(num, '')[:200]}")
+        assert problems == [], "\n".join(problems[:20])
