@@ -34,6 +34,38 @@ def wanted_types(consumer: frozenset[int] | None, *, with_state: bool = True) ->
     return consumer | state_types() if with_state else consumer
 
 
+# Fields answered by the event alone (header and parameters): a consumer that
+# uses only these needs no state engine, so a replay skips the thread/fd
+# tables and decodes only the events of the types it asks for.
+STATELESS_FIELDS = frozenset({
+    "evt.num", "evt.time", "evt.time.s", "evt.time.iso8601", "evt.datetime", "evt.datetime.s",
+    "evt.rawtime", "evt.rawtime.s", "evt.rawtime.ns", "evt.outputtime", "evt.dir", "evt.type",
+    "evt.type.is", "syscall.type", "evt.cpu", "evt.rawarg", "evt.buffer", "evt.res",
+    "evt.rawres", "evt.failed", "evt.is_io", "evt.is_io_read", "evt.is_io_write", "evt.io_dir",
+    "evt.is_wait", "evt.count", "evt.count.error", "evt.count.error.memory", "evt.count.exit",
+    "evt.is_open_read", "evt.is_open_write", "evt.is_open_exec", "evt.is_open_create",
+    "thread.tid",
+})
+
+
+def needs_state(field_names) -> bool:
+    """Whether extracting these fields (names as written) needs the state engine."""
+    from falcolib.errors import FalcolibError
+    from falcolib.fields import lookup
+    for name in field_names:
+        try:
+            if lookup(name).name not in STATELESS_FIELDS:
+                return True
+        except FalcolibError:
+            return True
+    return False
+
+
+def hidden_types() -> list[bool]:
+    """Per event type code (0..65535): whether sysdig never prints it, whatever its flags."""
+    return [sysdig_hides(t) for t in range(1 << 16)]
+
+
 class Visibility:
     """Which events sysdig shows (falcolib.decode.visibility), for a stream whose
     uninteresting types may have been skipped by the backend: ``raw.num`` still
@@ -66,14 +98,32 @@ def iter_views(backend, *, state: State | None = None, types: frozenset[int] | N
     if state is None:
         state = State(backend.snapshot())
     process = state.process
-    vis = Visibility().visible if visible_only else None
+    if not visible_only:
+        for raw in backend:
+            if raw is None:
+                continue
+            view = process(Event(raw))
+            if types is None or raw.type in types:
+                yield view
+        return
+    # Visibility.visible, inlined
+    hidden = hidden_types()
+    container = CONTAINER_TYPES
+    seen = 0
+    leading = True
     for raw in backend:
         if raw is None:
             continue
         view = process(Event(raw))
-        if vis is not None and not vis(raw):
+        seen += 1
+        etype = raw.type
+        if leading:
+            if etype in container and raw.num == seen:
+                continue   # consumed by sysdig while opening the capture
+            leading = False
+        if hidden[etype] or raw.flags & 1:   # SCAP_DF_STATE_ONLY
             continue
-        if types is None or raw.type in types:
+        if types is None or etype in types:
             yield view
 
 

@@ -1,4 +1,11 @@
-"""``falcolib events FILE [FILTER] [-p FORMAT] [--json] [--limit N]``: explore a capture like ``sysdig -r``."""
+"""``falcolib events FILE [FILTER] [-p FORMAT] [--json] [--limit N]``: explore a capture like ``sysdig -r``.
+
+The loop is the engine's replay path flattened into one function (the
+hottest loop of the CLI): decode, apply to the state, hide what sysdig
+hides, filter, render, and write in batches. When the filter and the format
+use only fields the event answers alone (evt.num, evt.type, ...), no state
+engine runs at all: the reader skips the events of other types by header.
+"""
 from __future__ import annotations
 
 import json
@@ -6,6 +13,7 @@ import sys
 
 # sysdig's default line (userspace/sysdig/sysdig.cpp DEFAULT_OUTPUT_STR)
 DEFAULT_FORMAT = "*%evt.num %evt.outputtime %evt.cpu %proc.name (%thread.tid) %evt.dir %evt.type %evt.info"
+BATCH = 4096
 
 
 def add_parser(sub) -> None:
@@ -31,38 +39,81 @@ def compile_filter(text: str | None):
 
 
 def run(args) -> int:
-    from falcolib.engine import wanted_types
+    from falcolib.engine import needs_state, wanted_types
     from falcolib.outputs.format import Formatter
-    from falcolib_scap import ScapBackend
 
     matcher = compile_filter(args.filter)
     fmt = Formatter(args.format or DEFAULT_FORMAT)
-    types = wanted_types(matcher.evttypes) if matcher is not None else None
+    used = set(fmt.field_names)
+    if matcher is not None:
+        used |= matcher.fields
+    if needs_state(used):
+        from falcolib.state import State
+        from falcolib_scap import ScapBackend
+        types = wanted_types(matcher.evttypes) if matcher is not None else None
+        with ScapBackend(args.file, types=types) as backend:
+            state = State(backend.snapshot())
+            _print(iter(backend), state.process, matcher, fmt, args)
+    else:
+        # the event alone answers every field: no snapshot, no state, and only
+        # the filter's event types are decoded
+        from falcolib.scap.reader import ScapReader
+        types = matcher.evttypes if matcher is not None else None
+        with ScapReader(args.file, types=types) as reader:
+            _print(reader.events(), None, matcher, fmt, args)
+    return 0
+
+
+def _print(source, process, matcher, fmt, args) -> None:
+    """Print the views of ``source`` that sysdig shows and ``matcher`` accepts."""
+    from falcolib.decode.event import Event
+    from falcolib.decode.visibility import CONTAINER_TYPES
+    from falcolib.engine import hidden_types
+    from falcolib.state.view import EventView
+
     limit = args.limit
     out = sys.stdout
     lines: list[str] = []
+    append = lines.append
     printed = 0
-    with ScapBackend(args.file, types=types) as backend:
-        from falcolib.engine import iter_views
-        render = fmt.render
-        as_json = args.json
-        for view in iter_views(backend, visible_only=True):
-            if matcher is not None and not matcher(view):
+    as_json = args.json
+    values = fmt.values
+    render = fmt._render_strict if fmt.require_all else fmt._render_lenient
+    hidden = hidden_types()
+    container = CONTAINER_TYPES
+    seen = 0
+    leading = True
+    for raw in source:
+        if raw is None:
+            continue
+        evt = Event(raw)
+        view = process(evt) if process is not None else EventView(evt)
+        # which events sysdig shows (engine.Visibility, inlined)
+        seen += 1
+        etype = raw.type
+        if leading:
+            if etype in container and raw.num == seen:
                 continue
-            if as_json:
-                line = json.dumps(fmt.values(view), default=str, ensure_ascii=False)
-            else:
-                line = render(view)
-                if line is None:
-                    continue
-            lines.append(line)
-            printed += 1
-            if len(lines) >= 4096:
-                out.write("\n".join(lines) + "\n")
-                lines.clear()
-            if limit is not None and printed >= limit:
-                break
+            leading = False
+        if hidden[etype] or raw.flags & 1:
+            continue
+        if matcher is not None and not matcher(view):
+            continue
+        if as_json:
+            line = json.dumps(values(view), default=str, ensure_ascii=False)
+        else:
+            line = render(view)
+            if line is None:
+                continue
+        append(line)
+        printed += 1
+        if len(lines) >= BATCH:
+            lines.append("")
+            out.write("\n".join(lines))
+            lines.clear()
+        if limit is not None and printed >= limit:
+            break
     if lines:
-        out.write("\n".join(lines) + "\n")
+        lines.append("")
+        out.write("\n".join(lines))
     out.flush()
-    return 0

@@ -49,13 +49,61 @@ def default_render(value: Any) -> str:
 
 
 class _Token:
-    __slots__ = ("key", "get", "text", "width")
+    __slots__ = ("key", "get", "text", "width", "field", "arg")
 
-    def __init__(self, key: str, get: Callable, text: Callable, width: int):
+    def __init__(self, key: str, get: Callable, text: Callable, width: int,
+                 field: Field | None = None, arg: str | None = None):
         self.key = key        # the field as written (evt.arg.fd, proc.aname[2])
         self.get = get        # view -> value | None
         self.text = text      # value -> str
         self.width = width
+        self.field = field
+        self.arg = arg
+
+
+# The hottest fields are read inline by the generated render function (no
+# call per field): name -> (what the catalogue's extractor must still be,
+# the expression over ``e_`` = view.evt / ``th_`` = view.thread, whether the
+# value can be None). The inline form is used only while the catalogue holds
+# that very extractor; tests/outputs check inline == extractor on captures.
+def _inline_forms() -> dict[str, tuple[Callable[[Any], bool], str, bool]]:
+    from falcolib.fields import evt as E
+    from falcolib.fields import thread as TH
+
+    def same(fn):
+        return lambda f: f.extract is fn and f.binder is None
+
+    def thread_attr(attr):
+        return lambda f: (f.binder is None and f.extract.__module__ == "falcolib.fields.proc"
+                          and f.extract.__name__ == "_get" and f.extract.__defaults__ == (attr,))
+
+    return {
+        "evt.num": (same(E.evt_num), "e_.num", False),
+        "evt.rawtime": (same(E.evt_rawtime), "e_.ts", False),
+        "evt.cpu": (same(E.evt_cpu), "e_.cpu", False),
+        "evt.dir": (same(E.evt_dir), "('<' if e_.type & 1 else '>')", False),
+        "evt.type": (same(E.evt_type), "(NAMES[e_.type] if e_.type > 1 else e_.name)", False),
+        "thread.tid": (same(TH.thread_tid), "e_.tid", False),
+        "proc.name": (thread_attr("comm"), "(None if th_ is None else th_.comm)", True),
+        "proc.pid": (thread_attr("pid"), "(None if th_ is None else th_.pid)", True),
+        "proc.exe": (thread_attr("exe"), "(None if th_ is None else th_.exe)", True),
+    }
+
+
+_INLINE: dict | None = None
+
+
+def inline_form(tok: "_Token") -> tuple[str, bool] | None:
+    """(expression, may be None) reading ``tok``'s field inline, or None."""
+    global _INLINE
+    if tok.field is None or tok.arg is not None:
+        return None
+    if _INLINE is None:
+        _INLINE = _inline_forms()
+    spec = _INLINE.get(tok.field.name)
+    if spec is None or not spec[0](tok.field):
+        return None
+    return spec[1], spec[2]
 
 
 def _longest_field(s: str, start: int) -> Field | None:
@@ -156,7 +204,7 @@ class Formatter:
                 get = field.bind(arg)
             except FilterCompileError as exc:
                 raise self._error(f"{exc} (in format)", start) from None
-            tok = _Token(key, get, text_function(field), width)
+            tok = _Token(key, get, text_function(field), width, field, arg)
             self._parts.append(tok)
             self._tokens.append(tok)
             i = end
@@ -167,31 +215,57 @@ class Formatter:
 
     def _compile(self, require: bool) -> Callable[[Any], str | None]:
         """Generate ``render(view)`` for this format: one straight-line function,
-        no loop or per-part type test per event."""
-        env: dict[str, Any] = {"NA": NA}
-        lines = ["def render(view):"]
+        no loop or per-part type test per event; the hottest fields are read
+        inline, and the line is one f-string."""
+        from falcolib.fields.evt import _NAMES
+        env: dict[str, Any] = {"NA": NA, "NAMES": _NAMES}
+        body: list[str] = []
         pieces = []
+        uses_evt = uses_thread = False
         for k, p in enumerate(self._parts):
             if type(p) is str:
                 pieces.append(repr(p))
                 continue
-            env[f"g{k}"], env[f"t{k}"] = p.get, p.text
-            lines.append(f"    v{k} = g{k}(view)")
-            if require:
-                lines.append(f"    if v{k} is None: return None")
-                expr = f"t{k}(v{k})"
+            inline = inline_form(p)
+            if inline is not None:
+                expr, nullable = inline
+                uses_evt = uses_evt or "e_." in expr
+                uses_thread = uses_thread or "th_" in expr
+                body.append(f"    v{k} = {expr}")
             else:
-                expr = f"(NA if v{k} is None else t{k}(v{k}))"
+                env[f"g{k}"] = p.get
+                body.append(f"    v{k} = g{k}(view)")
+                nullable = True
+            text = p.text
+            plain = text is str and not p.width
+            if not plain:
+                env[f"t{k}"] = text
+            val = f"v{k}" if plain else f"t{k}(v{k})"
+            if nullable and require:
+                body.append(f"    if v{k} is None: return None")
+            elif nullable:
+                val = f"NA if v{k} is None else {val}"
             if p.width:
-                expr = f"{expr}[:{p.width}].ljust({p.width})"
-            pieces.append(expr)
-        lines.append("    return " + (" + ".join(pieces) if pieces else "''"))
+                val = f"({val})[:{p.width}].ljust({p.width})"
+            pieces.append("f'{" + val + "}'")
+        lines = ["def render(view):"]
+        if uses_evt:
+            lines.append("    e_ = view.evt")
+        if uses_thread:
+            lines.append("    th_ = view.thread")
+        lines += body
+        lines.append("    return " + (" ".join(pieces) if pieces else "''"))
         exec(compile("\n".join(lines), f"<format {self.format!r}>", "exec"), env)  # noqa: S102
         return env["render"]
 
     @property
     def fields(self) -> tuple[str, ...]:
         return tuple(t.key for t in self._tokens)
+
+    @property
+    def field_names(self) -> frozenset[str]:
+        """The catalogue names of the fields used (evt.arg.fd -> evt.arg)."""
+        return frozenset(t.field.name for t in self._tokens)
 
     def render(self, view, always: bool | None = None) -> str | None:
         """The formatted line; None when a field has no value and the format

@@ -1,0 +1,60 @@
+"""`falcolib events BIG FILTER -p %evt.num` against sysdig for five filters, cheap to heavy.
+
+    python3 benchmarks/make_big.py && python3 benchmarks/filters_cli.py
+
+Both commands print the (few) matching events to /dev/null. Prints wall and
+CPU time, the per-event CPU cost in microseconds and the ratio
+sysdig/falcolib (>= 1: falcolib at least as fast). Targets (issue 3): the
+evt.type filter >= 1, the heavy ones >= 0.3. Nothing is asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from cliclock import DEFAULT_BIG, FALCOLIB, count_events, describe, measure, warm
+
+NAMES50 = ", ".join(f"prog{i}" for i in range(49)) + ", sshd"
+PATHS50 = ", ".join(f"/opt/app{i}" for i in range(49)) + ", /etc"
+FILTERS = [
+    ("cheap: evt.type", "evt.type=openat"),
+    ("type + fd.name prefix", "evt.type in (open, openat) and evt.dir=< and fd.name startswith /etc"),
+    ("proc.name in 50", f"evt.type in (open, openat, read, write) and proc.name in ({NAMES50})"),
+    ("anames + glob", "evt.type in (open, openat, execve) and (proc.aname[2]=sshd or "
+                      "proc.aname[3]=systemd or proc.pname=bash) and fd.name glob '/etc/*'"),
+    ("heavy: aname/glob/50 lists", f"(proc.aname[2] in ({NAMES50}) or proc.aname[3]=systemd or "
+                                   f"proc.pname in ({NAMES50})) and fd.name glob '/etc/*' and "
+                                   f"not fd.directory in ({PATHS50})"),
+]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("capture", nargs="?", type=Path, default=DEFAULT_BIG)
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--only", type=int, default=None, help="run only filter number N (0-based)")
+    args = ap.parse_args(argv)
+    sysdig = shutil.which("sysdig")
+    if not args.capture.exists() or sysdig is None:
+        print("needs the big capture (benchmarks/make_big.py) and sysdig")
+        return 1
+    n = count_events(args.capture)
+    warm(args.capture)
+    print(f"capture {args.capture} ({n} events)")
+    for k, (label, flt) in enumerate(FILTERS):
+        if args.only is not None and k != args.only:
+            continue
+        sd = measure([sysdig, "-r", str(args.capture), flt, "-p", "%evt.num"], args.repeat)
+        fl = measure(FALCOLIB + ["events", str(args.capture), flt, "-p", "%evt.num"], args.repeat)
+        print(f"[{k}] {label}: {flt[:90]}{'...' if len(flt) > 90 else ''}")
+        print("  " + describe("sysdig", sd, n))
+        print("  " + describe("falcolib", fl, n))
+        rw, rc = fl.ratio(sd)
+        print(f"  ratio sysdig/falcolib: wall {rw:.2f}x  cpu {rc:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
