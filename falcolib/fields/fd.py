@@ -8,6 +8,7 @@ name it themselves: open*, connect, accept, creat).
 """
 from __future__ import annotations
 
+from falcolib.decode.table import EVENTS
 from falcolib.fields.catalogue import ArgKind, FieldClass, FieldType as T
 from falcolib.fields.proc import render_bool
 from falcolib.state import fdinfo as F
@@ -33,9 +34,12 @@ _TYPECHAR_BY_ENTER = {
 }
 
 
+_ENUMS = tuple(info.enum for info in EVENTS)
+_CONNECT_X = frozenset(i for i, e in enumerate(_ENUMS) if e == "PPME_SOCKET_CONNECT_X")
+
+
 def _enum(view) -> str:
-    from falcolib.decode.table import EVENTS
-    return EVENTS[view.evt.type].enum
+    return _ENUMS[view.evt.type]
 
 
 def get_fd(view):
@@ -104,14 +108,13 @@ def fd_typechar(view):
         return None
     if fi is not None:
         return fi.typechar
-    from falcolib.decode.table import EVENTS
-    enter = EVENTS[view.evt.type & ~1].enum
+    enter = _ENUMS[view.evt.type & ~1]
     return _TYPECHAR_BY_ENTER.get(enter, "o")
 
 
 def _name(view, fi):
     """fd.name as sysdig extracts it (non-printable bytes erased: sanitize_string)."""
-    if fi is None or (_enum(view) == "PPME_SOCKET_CONNECT_X" and (view.evt.value(0) or 0) < 0):
+    if fi is None or (view.evt.type in _CONNECT_X and (view.evt.value(0) or 0) < 0):
         name = name_from_creator(view)
         return None if name is None else erase_invalid(name)
     return erase_invalid(fi.name)

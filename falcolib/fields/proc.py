@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from falcolib.fields.catalogue import ArgKind, FieldClass, FieldType as T
+from falcolib.state.threadinfo import CL_IS_MAIN_THREAD as _CL_IS_MAIN_THREAD
 
 proc = FieldClass("proc", "Additional information about the process and thread executing the syscall event.")
 _TH = frozenset({"event", "thread"})
@@ -19,17 +20,18 @@ def main_of(view):
     t = view.thread
     if t is None:
         return None
-    return t if t.is_main else view.state.main_thread(t)
+    if t.tid == t.pid or t.flags & _CL_IS_MAIN_THREAD:
+        return t
+    return view.state.main_thread(t)
 
 
 def ancestor(view, n: int):
     """The n-th ancestor of the calling process (0 = itself), via main threads as sysdig."""
     mt = main_of(view)
-    threads = view.state.threads
-    for _ in range(n):
-        if mt is None:
-            return None
-        mt = threads.get(mt.ptid)
+    get = view.state.threads.get
+    while n > 0 and mt is not None:
+        mt = get(mt.ptid)
+        n -= 1
     return mt
 
 
@@ -179,8 +181,12 @@ def _ancestor_field(name, ftype, desc, attr):
         if n is None:
             anc = _ancestors(view)
             return None if anc is None else tuple(getattr(a, _a) for a in anc)
-        a = ancestor(view, n)
-        return None if a is None else getattr(a, _a)
+        mt = main_of(view)
+        get = view.state.threads.get
+        while n > 0 and mt is not None:
+            mt = get(mt.ptid)
+            n -= 1
+        return None if mt is None else getattr(mt, _a)
     return _get
 
 
