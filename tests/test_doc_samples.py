@@ -58,7 +58,7 @@ PY_DOCS = [d for d in DOCS if blocks(d, "python")]
 
 
 @pytest.mark.parametrize("doc", PY_DOCS, ids=[d.name for d in PY_DOCS])
-def test_python_samples(doc, tmp_path, monkeypatch, pytester):
+def test_python_samples(doc, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     namespace: dict = {"__name__": f"docs_{doc.stem}"}
     tests = []
@@ -68,10 +68,11 @@ def test_python_samples(doc, tmp_path, monkeypatch, pytester):
             continue
         exec(compile(body, f"{doc.name}[python block {i}]", "exec"), namespace)
     if tests:
-        monkeypatch.chdir(pytester.path)  # the inner pytest must collect only these files
-        pytester.makepyfile(**{f"test_{doc.stem}_{i}": t for i, t in enumerate(tests)})
-        result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
-        result.assert_outcomes(passed=sum(len(re.findall(r"^def test_", t, re.M)) for t in tests))
-
-
-pytest_plugins = ["pytester"]
+        # a separate pytest process (pytester would swap sys.modules under this one)
+        for i, body in enumerate(tests):
+            (tmp_path / f"test_{doc.stem}_{i}.py").write_text(body)
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               str(tmp_path)], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300)
+        want = sum(len(re.findall(r"^def test_", t, re.M)) for t in tests)
+        assert proc.returncode == 0 and f"{want} passed" in proc.stdout, proc.stdout[-3000:]
