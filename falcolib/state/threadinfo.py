@@ -131,7 +131,11 @@ def split_env(data) -> tuple[str, ...]:
     if not data:
         return ()
     if isinstance(data, (tuple, list)):
-        return tuple(data)
+        # already split: the same rule is "drop the trailing empty strings"
+        items = list(data)
+        while items and not items[-1]:
+            items.pop()
+        return tuple(items)
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogateescape")
     data = bytes(data)

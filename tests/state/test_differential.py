@@ -25,7 +25,8 @@ FIELDS = ("proc.name proc.pname proc.cmdline proc.args proc.exe proc.exepath pro
           "thread.pfmajor thread.pfminor proc.duration proc.nchilds thread.cgroups thread.vmsize "
           "thread.vmrss proc.fdusage fd.containerdirectory thread.exectime "
           "fdlist.nums fdlist.names fdlist.cips fdlist.sips fdlist.cports fdlist.sports "
-          "thread.cpu proc.pcmdline thread.nametid").split()
+          "thread.cpu proc.pcmdline thread.nametid proc.env thread.cgroup.cpuacct container.mount[0] "
+          "container.mount.dest[/var/run/docker.sock] container.mount.source[/etc*]").split()
 # Not compared: proc.is_exe_writable (a C++ bool printed as a 32-bit PT_BOOL: sysdig prints
 # "true" or "false" for the same event depending on the other fields of the format),
 # thread.totexectime (sysdig aborts with "invalid thread state ID0" on container
