@@ -271,3 +271,31 @@ def test_same_events_as_sysdig(flt, compiled_table, replays, sysdig_results):
                 f"{capture}: {sum(missed.values())} missed {sorted(missed)[:3]}, "
                 f"{sum(extra.values())} extra {sorted(extra)[:3]}")
     assert not problems, "\n".join(problems)
+
+
+# ---- the same through the command line: `falcolib events` vs `sysdig -r` ----
+# (exercises the CLI's event-type skipping driven by matcher.evttypes, and its
+# filter order, end to end; a few filters only, since each run is a process)
+
+CLI_CASES = [
+    ("curl_google.scap", "evt.type in (open, close) and fd.name startswith /etc"),
+    ("curl_google.scap", "evt.type = connect or (evt.type = socket and evt.dir = <)"),
+    ("curl_google.scap", "not evt.type in (mmap, mprotect, read) and proc.name = curl"),
+    ("cat_write.scap", "evt.type != close and fd.num >= 0"),
+    ("open-multiple-files.scap", "(evt.dir = < and fd.name glob '/tmp/*') or evt.type = execve"),
+    ("single_ipv6_conn.scap", "fd.type = ipv6 and evt.type in (accept, connect, bind)"),
+]
+
+
+@pytest.mark.parametrize("capture,flt", CLI_CASES, ids=[f"{c}:{f}" for c, f in CLI_CASES])
+def test_events_cli_matches_sysdig(capture, flt, sysdig_bin):
+    """`falcolib events CAPTURE FILTER -p KEYS` prints the lines sysdig prints."""
+    import sys
+    path = CAPTURE_DIR / capture
+    cmd = [sys.executable, "-m", "falcolib", "events", str(path), flt, "-p", KEY_FORMAT]
+    proc = subprocess.run(cmd, capture_output=True, text=True, errors="surrogateescape",
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    want = run_sysdig(sysdig_bin, path, flt)
+    assert want, "the case should select something"
+    assert collections.Counter(proc.stdout.splitlines()) == want
