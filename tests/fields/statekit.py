@@ -1,7 +1,7 @@
 """Small helpers for field tests: a State fed with events built in memory."""
 from __future__ import annotations
 
-from falcolib.backend.model import FdRecord, ProcessRecord, StateSnapshot, UserRecord, GroupRecord
+from falcolib.backend.model import GroupRecord, ProcessRecord, StateSnapshot, UserRecord
 from falcolib.decode.event import Event
 from falcolib.fields.catalogue import resolve
 from falcolib.state import State
