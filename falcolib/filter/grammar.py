@@ -191,6 +191,7 @@ AND_EXPR = (NOT_EXPR + pp.ZeroOrMore(AND.suppress() - NOT_EXPR)).add_parse_actio
 OR_EXPR <<= (AND_EXPR + pp.ZeroOrMore(OR.suppress() - AND_EXPR)).add_parse_action(
     lambda toks: ast.or_of(toks))
 CONDITION = (OR_EXPR + pp.StringEnd().set_name("'and', 'or' or the end of the condition"))
+CONDITION.parse_with_tabs()  # a tab stays a tab (in strings, and for error columns)
 
 
 def parse_condition(text: str, origin: tuple[str, int, int] = ("", 1, 1)):

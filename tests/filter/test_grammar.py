@@ -220,6 +220,11 @@ class TestBooleans:
         err = error_of("a AND b")
         assert err.position.column == 3
 
+    def test_tabs_are_kept(self):
+        assert parse('proc.cmdline contains "a\tb"').value.text == "a\tb"
+        err = error_of("\tproc.name = a b")
+        assert err.position.column == 16 and "found 'b'" in err.message
+
     def test_whitespace_of_all_kinds(self):
         assert parse("\ta\n and\r\n b ") == ast.And([ast.Identifier("a"), ast.Identifier("b")])
 
