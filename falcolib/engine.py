@@ -9,16 +9,18 @@ handler, no filter — are never decoded: the backend skips them by header
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import attrs
 
 from falcolib.backend.model import BackendStats
 from falcolib.decode.event import Event
 from falcolib.decode.visibility import CONTAINER_TYPES, sysdig_hides
-from falcolib.outputs.alert import Alert, default_hostname
 from falcolib.state import State
 from falcolib.state.view import EventView
+
+if TYPE_CHECKING:   # imported when an alert is made: the events CLI never needs it
+    from falcolib.outputs.alert import Alert
 
 
 def state_types() -> frozenset[int]:
@@ -168,6 +170,7 @@ class Engine:
             raise ConfigError(f"rule_matching must be 'first' or 'all' (got {rule_matching!r})")
         self.ruleset = ruleset
         self.first = rule_matching == "first"
+        from falcolib.outputs.alert import default_hostname
         self.hostname = hostname or default_hostname()
         self.source = source
         self.stats = RunStats()
@@ -188,6 +191,7 @@ class Engine:
             self.first = rule_matching == "first"
 
     def alert_for(self, rule, view: EventView) -> Alert:
+        from falcolib.outputs.alert import Alert
         fmt = rule.output
         r = rule.rule
         return Alert(time=view.evt.ts, rule=r.name, priority=r.priority.value

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import sys
 
-from falcolib.rules import load_rules, validate_rules
 
 
 def add_parser(subparsers) -> None:
@@ -27,6 +26,7 @@ def add_parser(subparsers) -> None:
 
 
 def run_validate(args) -> int:
+    from falcolib.rules import validate_rules  # lazily: the CLI starts faster
     result = validate_rules(args.paths)
     if args.json:
         sys.stdout.write(result.to_json() + "\n")
@@ -51,6 +51,7 @@ def evttype_names(codes: frozenset[int] | None) -> list[str]:
 
 
 def run_list(args) -> int:
+    from falcolib.rules import load_rules
     ruleset = load_rules(args.paths or None)
     rows = [{"name": c.rule.name, "priority": c.rule.priority.label, "source": c.rule.source,
              "tags": list(c.rule.tags), "enabled": c.rule.enabled,
