@@ -21,6 +21,7 @@ _GENERIC = (0, 1)
 _LEN_STRUCTS: dict[tuple[int, bool], struct.Struct] = {}
 _DECODERS = values.DECODERS
 _NOT_LOADED = object()
+_U16 = struct.Struct("<H")
 
 # first return-value parameter sysdig treats as the result (res, else fd on
 # exit events that create an fd), per type; -1 when none
@@ -116,6 +117,17 @@ class Event:
     def name(self) -> str:
         """evt.type: the syscall's name for generic events."""
         if self.type in _GENERIC:
+            raw = self.raw
+            if self._vals is None and raw.nparams and raw.hdr == 26:
+                # the common case, read in place: a 2-byte syscall id as first parameter
+                base = raw.off + 26
+                buf = raw.buf
+                n = raw.nparams
+                if base + 2 * n + 2 <= raw.off + raw.size and _U16.unpack_from(buf, base)[0] == 2:
+                    sc = _U16.unpack_from(buf, base + 2 * n)[0]
+                    if sc < len(SYSCALL_NAMES):
+                        return SYSCALL_NAMES[sc]
+                    return EVENTS[self.type].name
             sc = self.value(0)
             if sc is not None and 0 <= sc < len(SYSCALL_NAMES):
                 return SYSCALL_NAMES[sc]
