@@ -31,7 +31,7 @@ _UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
 #: Top-level falco.yaml keys accepted and ignored (reported in Config.ignored).
 IGNORED_FALCO_KEYS = frozenset({
     "config_files", "engine", "capture", "load_plugins", "plugins", "plugins_hostinfo",
-    "buffer_format_base64", "append_output", "log_syslog", "libs_logger",
+    "buffer_format_base64", "log_syslog", "libs_logger",
     "syscall_event_timeouts", "base_syscalls", "falco_libs", "container_engines",
     "metadata_download", "modern_bpf", "grpc", "grpc_output", "static_fields",
 })
@@ -163,6 +163,78 @@ def program(ctx: _Ctx, node: yaml.Node, key: str) -> str | tuple[str, ...]:
     return string(ctx, node, key)
 
 
+@attrs.frozen
+class AppendOutput:
+    """One ``append_output`` entry: what to add to the output of the rules it matches."""
+
+    source: str = ""                       # match.source ("" = every source)
+    tags: tuple[str, ...] = ()             # match.tags (a rule must have all of them)
+    rule: str = ""                         # match.rule ("" = every rule)
+    extra_output: str = ""                 # appended to the output line
+    extra_fields: tuple[tuple[str, str], ...] = ()  # (output_fields key, %format or field)
+    suggested_output: bool = False         # add the suggested fields (container id and name)
+
+    def matches(self, rule_name: str, source: str, tags) -> bool:
+        return ((not self.source or self.source == source)
+                and (not self.rule or self.rule == rule_name)
+                and set(self.tags) <= set(tags))
+
+
+def append_output(ctx: _Ctx, node: yaml.Node, key: str) -> tuple[AppendOutput, ...]:
+    """falco.yaml's ``append_output``: a list of {match, extra_output, extra_fields,
+    suggested_output} entries."""
+    if not isinstance(node, yaml.SequenceNode):
+        raise ctx.fail(node, f"'{key}' must be a list of entries")
+    out = []
+    for i, item in enumerate(node.value):
+        where = f"{key}[{i}]"
+        if not isinstance(item, yaml.MappingNode):
+            raise ctx.fail(item, f"'{where}' must be a mapping")
+        kw: dict[str, Any] = {}
+        for k_node, v_node in item.value:
+            k = ctx.scalar(k_node, where)
+            if k == "match":
+                if not isinstance(v_node, yaml.MappingNode):
+                    raise ctx.fail(v_node, f"'{where}.match' must be a mapping")
+                for mk, mv in v_node.value:
+                    m = ctx.scalar(mk, f"{where}.match")
+                    if m == "source":
+                        kw["source"] = string(ctx, mv, f"{where}.match.source")
+                    elif m == "rule":
+                        kw["rule"] = string(ctx, mv, f"{where}.match.rule")
+                    elif m == "tags":
+                        kw["tags"] = strings(ctx, mv, f"{where}.match.tags")
+                    else:
+                        raise ctx.fail(mk, f"unknown key '{where}.match.{m}' "
+                                           "(expected source, rule, tags)")
+            elif k == "extra_output":
+                kw["extra_output"] = string(ctx, v_node, f"{where}.extra_output")
+            elif k == "suggested_output":
+                kw["suggested_output"] = boolean(ctx, v_node, f"{where}.suggested_output")
+            elif k == "extra_fields":
+                kw["extra_fields"] = _extra_fields(ctx, v_node, f"{where}.extra_fields")
+            else:
+                raise ctx.fail(k_node, f"unknown key '{where}.{k}' (expected match, extra_output, "
+                                       "extra_fields, suggested_output)")
+        out.append(AppendOutput(**kw))
+    return tuple(out)
+
+
+def _extra_fields(ctx: _Ctx, node: yaml.Node, key: str) -> tuple[tuple[str, str], ...]:
+    """``- evt.hostname`` (a field) or ``- name: "%fmt or text"``."""
+    if not isinstance(node, yaml.SequenceNode):
+        raise ctx.fail(node, f"'{key}' must be a list")
+    out = []
+    for item in node.value:
+        if isinstance(item, yaml.MappingNode):
+            for k_node, v_node in item.value:
+                out.append((string(ctx, k_node, key), string(ctx, v_node, key)))
+        else:
+            name = string(ctx, item, key)
+            out.append((name, "%" + name))
+    return tuple(out)
+
+
 def _opt(default: Any, check: Callable, doc: str = "") -> Any:
     if isinstance(default, (list, dict)):
         raise TypeError("mutable default")
@@ -287,6 +359,8 @@ class Config:
     output_timeout: int = _opt(2000, integer(1))
     log_stderr: bool = _opt(True, boolean)
     log_level: str = _opt("info", choice(*_PRIORITIES))
+    append_output: tuple[AppendOutput, ...] = _opt(
+        (AppendOutput(suggested_output=True),), append_output)
     outputs_queue: OutputsQueue = _section(OutputsQueue)
     stdout_output: StdoutOutput = _section(StdoutOutput)
     file_output: FileOutput = _section(FileOutput)

@@ -156,6 +156,11 @@ class RunStats:
         return d
 
 
+# The fields Falco's container plugin suggests for every output (append_output's
+# suggested_output, on by default in falco.yaml): ``name_with_underscores=%name``.
+SUGGESTED_OUTPUT = "container_id=%container.id container_name=%container.name"
+
+
 class Engine:
     """Evaluate a Ruleset over a backend's events.
 
@@ -164,7 +169,7 @@ class Engine:
     """
 
     def __init__(self, ruleset, *, rule_matching: str = "first", hostname: str | None = None,
-                 source: str = "syscall"):
+                 source: str = "syscall", append_output=()):
         if rule_matching not in ("first", "all"):
             from falcolib.errors import ConfigError
             raise ConfigError(f"rule_matching must be 'first' or 'all' (got {rule_matching!r})")
@@ -176,6 +181,9 @@ class Engine:
         self.stats = RunStats()
         self._stop = False
         self.on_drops: Callable[[BackendStats, int], None] | None = None
+        # falco.yaml's append_output (falcolib.config.AppendOutput entries)
+        self.append_output = tuple(append_output)
+        self._outputs: dict[str, tuple] = {}
 
     def wanted_types(self) -> frozenset[int] | None:
         """Event types the loaded rules and the state engine need (for the backend)."""
@@ -184,20 +192,52 @@ class Engine:
     def stop(self) -> None:
         self._stop = True
 
-    def swap(self, ruleset, rule_matching: str | None = None) -> None:
+    def swap(self, ruleset, rule_matching: str | None = None, append_output=None) -> None:
         """Run ``ruleset`` from the next event on (a reload); counters carry over."""
         self.ruleset = ruleset
         if rule_matching is not None:
             self.first = rule_matching == "first"
+        if append_output is not None:
+            self.append_output = tuple(append_output)
+        self._outputs = {}
+
+    def _output(self, rule) -> tuple:
+        """(formatter, extra field formatters) of a rule with append_output applied, as
+        Falco's rule compiler does: each matching entry's text is appended after a space."""
+        r = rule.rule
+        hit = self._outputs.get(r.name)
+        if hit is not None:
+            return hit
+        if not self.append_output:
+            hit = (rule.output, ())
+        else:
+            from falcolib.outputs.format import Formatter
+            from falcolib.rules.compiler import output_format
+            text = output_format(r.output)
+            extra_fields = []
+            for entry in self.append_output:
+                if not entry.matches(r.name, self.source, r.tags):
+                    continue
+                if entry.extra_output:
+                    text += " " + entry.extra_output
+                if entry.suggested_output:
+                    text += " " + SUGGESTED_OUTPUT
+                extra_fields += [(k, Formatter(v)) for k, v in entry.extra_fields]
+            hit = (Formatter(text), tuple(extra_fields))
+        self._outputs[r.name] = hit
+        return hit
 
     def alert_for(self, rule, view: EventView) -> Alert:
         from falcolib.outputs.alert import Alert
-        fmt = rule.output
+        fmt, extra = self._output(rule)
         r = rule.rule
+        fields = fmt.values(view)
+        for key, f in extra:
+            fields[key] = f.render(view, always=True)
         return Alert(time=view.evt.ts, rule=r.name, priority=r.priority.value
                      if hasattr(r.priority, "value") else r.priority,
                      output=fmt.render(view, always=True) or "",
-                     output_fields=fmt.values(view), tags=tuple(r.tags),
+                     output_fields=fields, tags=tuple(r.tags),
                      source=self.source, hostname=self.hostname)
 
     def process(self, view: EventView) -> list[Alert]:

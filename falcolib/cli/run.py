@@ -60,7 +60,8 @@ def run(args) -> int:
         overrides.append("json_output=true")
     config = load_config(args.config, overrides)
     ruleset = _ruleset(args, config)
-    engine = Engine(ruleset, rule_matching=config.rule_matching)
+    engine = Engine(ruleset, rule_matching=config.rule_matching,
+                    append_output=config.append_output)
     backend = _backend(args, engine.wanted_types())
     live = not args.capture
 
@@ -165,7 +166,7 @@ class _Service:
             if loaded is None:  # invalid: the old rules keep running (the reloader said why)
                 return False
             config, ruleset = loaded
-            self.engine.swap(ruleset, config.rule_matching)
+            self.engine.swap(ruleset, config.rule_matching, config.append_output)
             set_types = getattr(self.backend, "set_event_types", None)
             if set_types is not None:
                 set_types(self.engine.wanted_types())
