@@ -106,7 +106,29 @@ def inline_form(tok: "_Token") -> tuple[str, bool] | None:
     return spec[1], spec[2]
 
 
+_BY_CLASS: tuple[int, dict[str, list[tuple[str, Field]]]] | None = None
+
+
 def _longest_field(s: str, start: int) -> Field | None:
+    """The longest catalogue name ``s`` continues with at ``start``.
+
+    Names are grouped by their text before the first '.', longest first, so
+    only one class is scanned; a name with no '.' (or no match in the class)
+    falls back to the full scan. A dotless name cannot be longer than a dotted
+    match, since it would then contain the dotted name's '.'."""
+    global _BY_CLASS
+    if _BY_CLASS is None or _BY_CLASS[0] != len(FIELDS):
+        groups: dict[str, list[tuple[str, Field]]] = {}
+        for name, f in FIELDS.items():
+            groups.setdefault(name.split(".", 1)[0], []).append((name, f))
+        for g in groups.values():
+            g.sort(key=lambda item: -len(item[0]))
+        _BY_CLASS = (len(FIELDS), groups)
+    dot = s.find(".", start)
+    if dot > start:
+        for name, f in _BY_CLASS[1].get(s[start:dot], ()):
+            if s.startswith(name, start):
+                return f
     best = None
     for name, f in FIELDS.items():
         if s.startswith(name, start) and (best is None or len(name) > len(best.name)):
