@@ -66,7 +66,18 @@ LOOPS_C = r"""
 #include <unistd.h>
 extern char **environ;
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e9 + t.tv_nsec; }
+static void paced(double iters_per_s, double seconds) {
+    /* open+close of a file at a steady rate, in 1 ms slices */
+    double t0 = now(), per_ms = iters_per_s / 1000.0, done = 0;
+    while (now() - t0 < seconds * 1e9) {
+        double due = (now() - t0) / 1e6 * per_ms;
+        while (done < due) { int fd = open("/etc/hostname", O_RDONLY); close(fd); done += 1; }
+        struct timespec ts = {0, 200000}; nanosleep(&ts, NULL);
+    }
+    printf("paced %.0f\n", done / seconds);
+}
 int main(int argc, char **argv) {
+    if (argc > 3) { paced(atof(argv[2]), atof(argv[3])); return 0; }
     double k = argc > 1 ? atof(argv[1]) : 1.0;
     long n; double t; struct stat st;
     n = 2000000 * k; t = now(); for (long i = 0; i < n; i++) syscall(SYS_getpid);
@@ -187,7 +198,7 @@ def official_tracepoints() -> list[str]:
         return sorted(b.hooked)
 
 
-def with_consumer(exe: Path, scale: float, mode: str) -> tuple[dict, dict]:
+def with_consumer(exe: Path, scale: float, mode: str, rate: float = 0, seconds: float = 0) -> tuple[dict, dict]:
     args = [sys.executable, "-c", CONSUMER, mode] + ([str(p) for p in loadable(OFFICIAL)]
                                                      if mode in ("official", "raw") else [])
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
@@ -196,7 +207,12 @@ def with_consumer(exe: Path, scale: float, mode: str) -> tuple[dict, dict]:
         proc.kill()
         raise SystemExit(f"consumer failed to start: {ready!r}")
     time.sleep(1.0)
-    loops = run_loops(exe, scale)
+    if rate:
+        out = subprocess.run([str(exe), "paced", str(rate), str(seconds)], capture_output=True,
+                             text=True, check=True).stdout.split()
+        loops = {out[0]: float(out[1])}
+    else:
+        loops = run_loops(exe, scale)
     proc.send_signal(signal.SIGUSR1)
     proc.stdout.readline()  # CAUGHTUP: the backlog of the loops is processed
     for _ in range(20):
@@ -213,6 +229,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rules", default="raw,none,default,official")
     ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--sustained", type=float, default=25000,
+                    help="open+close per second for the sustained run (4 events each), 0 = skip")
+    ap.add_argument("--seconds", type=float, default=5.0)
     opts = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root")
@@ -227,13 +246,18 @@ def main() -> None:
         for mode in opts.rules.split(","):
             loops, summary = with_consumer(exe, opts.scale, mode)
             rows.append((f"falcolib rules={mode}", loops, summary))
+        sustained = []
+        if opts.sustained:
+            for mode in ("official",):
+                loops, summary = with_consumer(exe, 0, mode, opts.sustained, opts.seconds)
+                sustained.append((f"sustained {4 * loops['paced']:.0f} ev/s rules={mode}", summary))
     names = list(base)
     print(f"{'':28}" + "".join(f"{n:>22}" for n in names))
     for label, loops, _ in rows:
         cells = "".join(f"{loops[n]:>10.0f} ns x{loops[n] / base[n]:>5.2f}    " for n in names)
         print(f"{label:28}{cells}")
     print()
-    for label, _loops, s in rows:
+    for label, _loops, s in rows + [(lbl, None, sm) for lbl, sm in sustained]:
         if s is None:
             continue
         print(f"{label}: {s['events']} events in {s['wall']:.1f}s = {s['events'] / s['wall']:.0f} ev/s "
