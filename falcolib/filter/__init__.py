@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyparsing as pp
 
 from falcolib.errors import FilterSyntaxError
-from falcolib.filter import ast
+from falcolib.filter import ast, quoting
 from falcolib.filter.operators import Operator, Transformer
 
 
@@ -24,6 +24,8 @@ def parse(text: str, *, file: str = "", line: int = 1, column: int = 1) -> ast.N
     if not text.strip():
         raise FilterSyntaxError("empty condition: expected a field check, a macro name or '('",
                                 position=grammar.position_at(text, len(text), origin))
+    if "\b" in text:  # a blank to libsinsp too (lex_blank); kept inside quoted strings
+        text = _backspace_as_blank(text)
     try:
         return grammar.parse_condition(text, origin)
     except pp.ParseBaseException as exc:
@@ -33,6 +35,16 @@ def parse(text: str, *, file: str = "", line: int = 1, column: int = 1) -> ast.N
     except RecursionError:
         raise FilterSyntaxError("condition nested too deeply",
                                 position=grammar.position_at(text, 0, origin)) from None
+
+
+def _backspace_as_blank(text: str) -> str:
+    out, last = [], 0
+    for m in quoting.QUOTED_STRING.finditer(text):
+        out.append(text[last:m.start()].replace("\b", " "))
+        out.append(m.group())
+        last = m.end()
+    out.append(text[last:].replace("\b", " "))
+    return "".join(out)
 
 
 def _message(exc: pp.ParseBaseException, text: str, loc: int) -> str:

@@ -58,7 +58,7 @@ def _unquote(s, loc, toks):
         raise pp.ParseFatalException(s, loc + 1 + exc.offset, str(exc)) from None
 
 
-QUOTED = pp.Regex(r'"(?:[^"\\]|\\.)*"|' + r"'(?:[^'\\]|\\.)*'", flags=re.S)
+QUOTED = pp.Regex(quoting.QUOTED_STRING.pattern, flags=re.S)
 QUOTED = QUOTED.set_name("quoted string").add_parse_action(_unquote)
 BARE = pp.Regex(quoting.BARE_STRING.pattern).set_name("bare string")
 NUMBER = pp.Regex(quoting.NUMBER.pattern).set_name("number")

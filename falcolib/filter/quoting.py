@@ -16,6 +16,7 @@ _PRINT_ESCAPES = {"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t
                   "\\": "\\\\", '"': '\\"'}
 
 BARE_STRING = re.compile(r"""[^()"'\s=,]+""")
+QUOTED_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|' + r"'(?:[^'\\]|\\.)*'", re.S)
 IDENTIFIER = re.compile(r"[a-zA-Z]+[a-zA-Z0-9_]*")
 NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|[+\-]?[0-9]+\.?[0-9]*(?:[eE][+\-][0-9]+)?")
 FIELD_ARG_BARE = re.compile(r"""[^\]\["'\s]+""")

@@ -227,6 +227,8 @@ class TestBooleans:
 
     def test_whitespace_of_all_kinds(self):
         assert parse("\ta\n and\r\n b ") == ast.And([ast.Identifier("a"), ast.Identifier("b")])
+        assert parse("a\band\bb") == ast.And([ast.Identifier("a"), ast.Identifier("b")])
+        assert parse('x.y = "\b"').value.text == "\b"  # not inside quotes
 
 
 class TestErrors:
