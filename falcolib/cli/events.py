@@ -52,8 +52,10 @@ def run(args) -> int:
         from falcolib_scap import ScapBackend
         types = wanted_types(matcher.evttypes) if matcher is not None else None
         with ScapBackend(args.file, types=types) as backend:
-            state = State(backend.snapshot())
-            _print(iter(backend), state.process, matcher, fmt, args)
+            # as sysdig -r FILTER: events that do not change the state are parsed only
+            # when they pass the filter (State.settle/discard)
+            state = State(backend.snapshot(), sysdig_filter_order=matcher is not None)
+            _print(iter(backend), state.process, matcher, fmt, args, state)
     else:
         # the event alone answers every field: no snapshot, no state, and only
         # the filter's event types are decoded
@@ -64,7 +66,7 @@ def run(args) -> int:
     return 0
 
 
-def _print(source, process, matcher, fmt, args) -> None:
+def _print(source, process, matcher, fmt, args, state=None) -> None:
     """Print the views of ``source`` that sysdig shows and ``matcher`` accepts."""
     from falcolib.decode.event import Event
     from falcolib.decode.visibility import CONTAINER_TYPES
@@ -97,8 +99,13 @@ def _print(source, process, matcher, fmt, args) -> None:
             leading = False
         if hidden[etype] or raw.flags & 1:
             continue
-        if matcher is not None and not matcher(view):
-            continue
+        if matcher is not None:
+            if not matcher(view):
+                if state is not None:
+                    state.discard()
+                continue
+            if state is not None:
+                state.settle()
         if as_json:
             line = json.dumps(values(view), default=str, ensure_ascii=False)
         else:
