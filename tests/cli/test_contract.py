@@ -144,3 +144,32 @@ class TestRun:
         rest = {json.loads(x)["rule"] for x in
                 falcolib(*base, "--disable-rule", victim[:4] + "*").stdout.splitlines()}
         assert victim not in rest
+
+
+class TestLiveWithoutPrivilege:
+    """A live run without root exits 3 with one line saying what is missing and how to fix it."""
+
+    @pytest.mark.parametrize("backend", ["ebpf", "kmod"])
+    def test_exit_3(self, backend):
+        # import (and load the default rules) first: the interpreter's site-packages may not
+        # be readable once privileges are dropped
+        code = ("import os, sys\n"
+                "from falcolib.cli import build_parser\n"
+                "import falcolib.cli.run, falcolib.engine, falcolib.config, falcolib.droppolicy\n"
+                "import falcolib.reload, falcolib.outputs.dispatcher, falcolib.state\n"
+                "from falcolib.outputs.sinks import stdout, file, syslog, program, http, callable\n"
+                "import falcolib_ebpf.backend, falcolib_kmod.backend\n"
+                "from falcolib.rules import load_rules; load_rules()\n"
+                "build_parser()\n"
+                "from falcolib.backend.registry import load_backend_class\n"
+                f"load_backend_class('{backend}')\n"
+                "if os.geteuid() == 0:\n"
+                "    os.setegid(65534); os.seteuid(65534)\n"
+                "from falcolib.cli import main\n"
+                f"sys.exit(main(['run', '--backend', '{backend}', '--duration', '1']))\n")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=120, cwd="/")
+        assert proc.returncode == 3, proc.stderr
+        err = one_line_error(proc)
+        assert err.startswith("falcolib: ")
+        assert ("root" in err or "/dev/scap" in err), err
