@@ -427,6 +427,18 @@ static __always_inline u32 clone_flags(u64 f) {
     return r;
 }
 
+static __always_inline u8 fcntl_cmd(u64 c) {
+    switch (c) {
+    case 0: return 1; case 1: return 2; case 2: return 3; case 3: return 4; case 4: return 5;
+    case 5: return 6; case 6: return 8; case 7: return 9; case 8: return 10; case 9: return 12;
+    case 10: return 13; case 11: return 15; case 15: return 21; case 16: return 22;
+    case 36: return 30; case 37: return 31; case 38: return 32; case 1024: return 23;
+    case 1025: return 24; case 1026: return 27; case 1029: return 25; case 1030: return 26;
+    case 1031: return 28; case 1032: return 29;
+    }
+    return 0;
+}
+
 static __always_inline u32 resolve_flags(u64 f) {
     u32 r = 0;
     if (f & 0x08) r |= 1 << 0;  /* BENEATH */

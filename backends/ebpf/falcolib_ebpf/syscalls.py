@@ -49,6 +49,16 @@ OPS = {
     "how_resolve": "{{ u64 v_ = 0; bpf_probe_read_user(&v_, 8, (void *)ARG(&h, {a}) + 16); "
                    "put_u32(e, resolve_flags(v_)); }}",
     "bpf_res": "put_dyn(e, (h.ret >= 0 && (ARG(&h, 0) == 0 || ARG(&h, 0) == 5)) ? 0 : 1, h.ret);",
+    # fd pairs written by the kernel into user memory (pipe, socketpair)
+    "ufd": "{{ s32 v_[2] = {{-1, -1}}; if (h.ret >= 0) bpf_probe_read_user(&v_, 8, (void *)ARG(&h, {u})); "
+           "put_u64(e, (s64)v_[{i}]); }}",
+    "pipe_ino": "{{ s32 v_[2] = {{-1, -1}}; if (h.ret >= 0) bpf_probe_read_user(&v_, 8, (void *)ARG(&h, {a})); "
+                "u64 f_ = fd_to_file(h.task, v_[0]); put_u64(e, f_ ? file_ino(f_) : 0); }}",
+    "sp_src": "{{ s32 v_[2] = {{-1, -1}}; if (h.ret >= 0) bpf_probe_read_user(&v_, 8, (void *)ARG(&h, {a})); "
+              "put_u64(e, fd_to_sock(h.task, v_[0])); }}",
+    "sp_peer": "{{ s32 v_[2] = {{-1, -1}}; if (h.ret >= 0) bpf_probe_read_user(&v_, 8, (void *)ARG(&h, {a})); "
+               "u64 sk_ = fd_to_sock(h.task, v_[0]); put_u64(e, sk_ ? RDP(sk_, O_UNIX_PEER) : 0); }}",
+    "fcntl_cmd": "put_u8(e, fcntl_cmd(ARG(&h, {a})));",
     # whole-event bodies
     "execve": "{ u64 mm_ = RDP(h.task, O_TASK_MM); put_u64(e, h.ret); "
               "put_proc_head(e, sc->comp, h.task, mm_); put_execve_tail(e, sc->comp, h.task, mm_); }",
@@ -57,7 +67,7 @@ OPS = {
 }
 
 # argument forms of the ops that take more than one value
-_MULTI = {"omode": ("f", "m"), "sockaddr": ("u", "n")}
+_MULTI = {"omode": ("f", "m"), "sockaddr": ("u", "n"), "ufd": ("u", "i")}
 
 
 @attrs.frozen
@@ -135,6 +145,19 @@ SYSCALLS: tuple[Syscall, ...] = (
     _s("umount", 258, "u32:1", 259, "res ustr:0", tracepoints=("syscalls:sys_exit_umount",)),
     _s("bpf", 296, "i64:0", 297, "bpf_res"),
     _s("userfaultfd", 320, "", 321, "res oflags:0"),
+    # fd-creating calls the state engine follows
+    _s("pipe", 60, "", 61, "res ufd:0,0 ufd:0,1 pipe_ino:0",
+       tracepoints=("syscalls:sys_exit_pipe", "syscalls:sys_exit_pipe2")),
+    _s("eventfd", 62, "i64:0 zero32", 63, "res i64:0 zero32",
+       tracepoints=("syscalls:sys_exit_eventfd", "syscalls:sys_exit_eventfd2")),
+    _s("socketpair", 42, "u32:0 u32:1 u32:2", 43, "res ufd:3,0 ufd:3,1 sp_src:3 sp_peer:3 u32:0 u32:1 u32:2"),
+    _s("fcntl", 150, "fd:0 fcntl_cmd:1", 151, "res fd:0 fcntl_cmd:1 i64:2"),
+    _s("signalfd", 126, "fd:0 zero32 zero8", 127, "res fd:0 zero32 zero8",
+       tracepoints=("syscalls:sys_exit_signalfd", "syscalls:sys_exit_signalfd4")),
+    _s("timerfd_create", 136, "u8:0 u8:1", 137, "res u8:0 u8:1"),
+    _s("inotify_init", 138, "zero8", 139, "res zero8",
+       tracepoints=("syscalls:sys_exit_inotify_init", "syscalls:sys_exit_inotify_init1")),
+    _s("shutdown", 36, "fd:0 u8:1", 37, "res fd:0 u8:1"),
     _s("execve", 292, "ustr:0", 293, "execve", enter_tracepoints=("syscalls:sys_enter_execve",)),
     _s("execveat", 330, "fd:0 ustr:1 xflags:4", 331, "execveat",
        enter_tracepoints=("syscalls:sys_enter_execveat",)),
@@ -151,7 +174,8 @@ PROCEXIT_NPARAMS = 5
 
 BY_NAME = {s.name: s for s in SYSCALLS}
 # newer event names whose syscalls the probe reports under an older event
-ALIASES = {"dup2": "dup", "dup3": "dup", "umount2": "umount"}
+ALIASES = {"dup2": "dup", "dup3": "dup", "umount2": "umount", "pipe2": "pipe", "eventfd2": "eventfd",
+           "signalfd4": "signalfd", "inotify_init1": "inotify_init"}
 # execve / execveat exits write these many params (sysdig 0.29 reads the first 20)
 _EXECVE_NPARAMS = {"execve": 30, "execveat": 30}
 _CLONE_NPARAMS = 21

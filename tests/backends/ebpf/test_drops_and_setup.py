@@ -163,3 +163,37 @@ class TestUnavailable:
         out = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True,
                              text=True, timeout=60)
         assert "falcolib-bcc-" in out.stdout and out.stdout.strip().endswith("bcc/__init__.py"), out.stderr
+
+
+class TestFdCreatingCalls:
+    """pipe, socketpair, fcntl(F_DUPFD_CLOEXEC), eventfd, shutdown carry the new fds exactly."""
+
+    def test_fd_pairs_and_dups(self):
+        from falcolib.decode import Event
+        names = ("pipe", "socketpair", "fcntl", "eventfd", "shutdown")
+        b = backend(frozenset().union(*(types_named(n) for n in names)), snapshot=False)
+        with b:
+            out = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+                import os, socket, fcntl
+                r, w = os.pipe(); a, c = socket.socketpair()
+                d = fcntl.fcntl(r, fcntl.F_DUPFD_CLOEXEC, 100)
+                e = os.eventfd(5, os.EFD_CLOEXEC); a.shutdown(socket.SHUT_WR)
+                print(os.getpid(), r, w, a.fileno(), c.fileno(), d, e, os.fstat(r).st_ino)
+            """)], capture_output=True, text=True, check=True).stdout.split()
+            pid, r, w, a, c, d, e, ino = map(int, out)
+            time.sleep(0.1)
+            b.stop()
+            evs = [Event(raw) for raw in b if raw.tid == pid and raw.type in (61, 43, 151, 63, 37)]
+        got = {(ev.name, ev.value(1) if ev.name == "fcntl" else None): ev for ev in evs}
+        pipe = [ev for ev in evs if ev.name == "pipe"][0]
+        assert (pipe.value("res"), pipe.value("fd1"), pipe.value("fd2"), pipe.value("ino")) == (0, r, w, ino)
+        sp = [ev for ev in evs if ev.name == "socketpair"][0]
+        assert (sp.value("fd1"), sp.value("fd2"), sp.value("domain")) == (a, c, 1)
+        assert sp.value("source") != 0 and sp.value("peer") != 0
+        dup = [ev for ev in evs if ev.name == "fcntl" and ev.value("res") == d]
+        assert len(dup) == 1 and dup[0].value("fd") == r and dup[0].value("cmd") == 26  # F_DUPFD_CLOEXEC
+        efd = [ev for ev in evs if ev.name == "eventfd"][0]
+        assert (efd.value("res"), efd.value("initval")) == (e, 5)
+        sh = [ev for ev in evs if ev.name == "shutdown"][0]
+        assert (sh.value("res"), sh.value("fd"), sh.value("how")) == (0, a, 1)
+        assert got
