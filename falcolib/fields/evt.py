@@ -97,10 +97,14 @@ def evt_rawtime_ns(view):
     return view.evt.ts % _NS
 
 
+_U64 = (1 << 64) - 1
+
+
 def _reltime_binder(post):
-    """evt.reltime*: time since the capture's first event. The state engine's
-    ``first_ts`` (sysdig's m_firstevent_ts) when it has one, else the first
-    event this use of the field has seen."""
+    """evt.reltime*: time since the capture's first event, as an unsigned 64-bit
+    difference. The state engine's ``first_ts`` (sysdig's m_firstevent_ts: the
+    first event that is not container JSON) when there is a state, else the
+    first event this use of the field has seen."""
     def binder(_arg):
         seen = [None]
 
@@ -111,7 +115,7 @@ def _reltime_binder(post):
                 if seen[0] is None:
                     seen[0] = ts
                 first = seen[0]
-            return post(ts - first)
+            return post((ts - first) & _U64)
         return extract
     return binder
 
@@ -224,7 +228,9 @@ def _delta_binder(post):
         def extract(view):
             ts = view.evt.ts
             p, prev[0] = prev[0], ts
-            return post(0 if p == 0 else ts - p)
+            # an unsigned difference: an event older than the previous one (container
+            # JSON events carry their own ts) gives sysdig a huge delta
+            return post(0 if p == 0 else (ts - p) & _U64)
         return extract
     return binder
 

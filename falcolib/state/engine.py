@@ -143,6 +143,9 @@ class State:
         self.dropped_threads = 0
         self.events = 0
         self.last_ts = 0
+        # sysdig's m_firstevent_ts (evt.reltime): the first event's ts that is not
+        # container JSON metadata; stays 0 while only ts-0 events came
+        self.first_ts = 0
         snap = snapshot if snapshot is not None else StateSnapshot()
         self._load(snap, host_tables if host_tables is not None else snapshot is None)
 
@@ -349,6 +352,8 @@ class State:
         etype = evt.type
         ts = evt.ts
         self.last_ts = ts
+        if not self.first_ts and etype != 272 and etype != 324:  # PPME_CONTAINER_JSON(_2)_E
+            self.first_ts = ts
         if self.live:
             self._live_step(evt.tid, ts)
         kind = self._kind[etype]

@@ -69,6 +69,25 @@ class TestTypeAndTime:
         assert (a(v1), a(v2)) == (0, 500)
         assert b(v2) == 0
 
+    def test_deltatime_is_unsigned(self):
+        """An event older than the previous one wraps around, as sysdig's u64 delta."""
+        a = resolve("evt.deltatime")
+        a(view(5, [_q(0)], ts=2000))
+        assert a(view(5, [_q(0)], ts=1500)) == (1 << 64) - 500
+
+    def test_reltime_counts_from_first_non_container_event(self):
+        """evt.reltime is relative to the first event that is not container JSON
+        (sysdig's m_firstevent_ts), whichever event the field first sees."""
+        from falcolib.state import State
+        state = State(None)
+        rel = resolve("evt.reltime")
+        container = state.process(Event(build_raw(272, [b"{}\0"], ts=9000)))
+        assert state.first_ts == 0 and rel(container) == 9000
+        state.process(Event(build_raw(5, [_q(0)], ts=5000)))
+        later = state.process(Event(build_raw(5, [_q(0)], ts=7500)))
+        assert state.first_ts == 5000 and rel(later) == 2500
+        assert resolve("evt.reltime.s")(later) == 0 and resolve("evt.reltime.ns")(later) == 2500
+
 
 class TestAbspath:
     """evt.abspath joins the path argument to the cwd, the dirfd's name, or nothing."""
