@@ -30,14 +30,17 @@ class Monitor:
             if line.startswith("{"):
                 self.alerts.append(json.loads(line))
 
-    def wait_for(self, rule: str, action, timeout: float = 90.0) -> dict:
-        """Repeat ``action`` until an alert of ``rule`` arrives (the probe may still be loading)."""
+    def wait_for(self, rule: str, action, timeout: float = 90.0, where=None) -> dict:
+        """Repeat ``action`` until an alert of ``rule`` (whose output_fields satisfy ``where``,
+        if given) arrives; the probe may still be loading. Other processes on the host may
+        trip the same rule meanwhile: ``where`` picks the alert of this test's action."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             assert self.proc.poll() is None, self.proc.stderr.read()
             action()
             time.sleep(0.2)
-            hits = [a for a in self.alerts if a["rule"] == rule]
+            hits = [a for a in self.alerts if a["rule"] == rule
+                    and (where is None or where(a["output_fields"]))]
             if hits:
                 return hits[0]
         pytest.fail(f"no alert of {rule!r} within {timeout}s")
