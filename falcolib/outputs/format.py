@@ -232,8 +232,7 @@ class Formatter:
             i = end
         if lit:
             self._parts.append("".join(lit))
-        self._render_strict = self._compile(True)
-        self._render_lenient = self._compile(False)
+        self._functions: list[Callable | None] = [None, None]   # lenient, strict: made on use
 
     def _compile(self, require: bool) -> Callable[[Any], str | None]:
         """Generate ``render(view)`` for this format: one straight-line function,
@@ -293,7 +292,17 @@ class Formatter:
         """The formatted line; None when a field has no value and the format
         did not start with '*' (``always=True`` prints <NA> regardless)."""
         require = self.require_all if always is None else not always
-        return self._render_strict(view) if require else self._render_lenient(view)
+        fn = self._functions[require] or self.line_function(require)
+        return fn(view)
+
+    def line_function(self, require: bool | None = None) -> Callable[[Any], str | None]:
+        """The generated ``render(view)`` itself (no wrapper call per event): with
+        ``require`` (default: no leading '*') it returns None when a field has no value."""
+        require = self.require_all if require is None else require
+        fn = self._functions[require]
+        if fn is None:
+            fn = self._functions[require] = self._compile(require)
+        return fn
 
     def values(self, view) -> dict[str, Any]:
         """Field (as written) -> Python value (None for <NA>): Falco's output_fields."""
