@@ -242,12 +242,12 @@ def _both_ips(view):
     return None
 
 
-@_field("fd.ip", T.IPADDR, "matches the ip address (client or server) of the fd.", filter_only=True, list_without_arg=True)
+@_field("fd.ip", T.IPADDR, "matches the ip address (client or server) of the fd.", filter_only=True, list_without_arg=True, ne_all=True)
 def fd_ip(view):
     return _both_ips(view)
 
 
-@_field("fd.net", T.IPNET, "matches the IP network (client or server) of the fd.", filter_only=True, list_without_arg=True)
+@_field("fd.net", T.IPNET, "matches the IP network (client or server) of the fd.", filter_only=True, list_without_arg=True, ne_all=True)
 def fd_net(view):
     return _both_ips(view)
 
@@ -282,7 +282,7 @@ def _both_ports(view):
     return None
 
 
-@_field("fd.port", T.PORT, "matches the port (either client or server) of the fd.", filter_only=True, list_without_arg=True)
+@_field("fd.port", T.PORT, "matches the port (either client or server) of the fd.", filter_only=True, list_without_arg=True, ne_all=True)
 def fd_port(view):
     return _both_ports(view)
 
@@ -300,8 +300,10 @@ _field("fd.lproto", T.CHARBUF, "for TCP/UDP FDs, the local protocol.")(
     _proto_of(lambda v: _local_remote(v, True, True)))
 _field("fd.rproto", T.CHARBUF, "for TCP/UDP FDs, the remote protocol.")(
     _proto_of(lambda v: _local_remote(v, False, True)))
-_field("fd.proto", T.CHARBUF, "matches the protocol (either client or server) of the fd.", filter_only=True, list_without_arg=True, ne_all=True)(
-    lambda view: tuple(str(p) for p in (fd_port(view) or ())) or None)
+# sysdig's fd.proto is fd.port under another name (compare_port for both); a
+# PORT literal may be a service name, e.g. fd.proto = ssh (getservbyname)
+_field("fd.proto", T.PORT, "matches the protocol (either client or server) of the fd.", filter_only=True, list_without_arg=True, ne_all=True)(
+    fd_port)
 
 
 @_field("fd.l4proto", T.CHARBUF, "the IP protocol of a socket. Can be 'tcp', 'udp', 'icmp' or 'raw'.")

@@ -3,8 +3,8 @@
 Done once, at compile time, as libsinsp's value parser does; a literal the
 field's type cannot hold is a FilterCompileError naming the field.
 Integers accept decimal and ``0x`` hex; unsigned types wrap negative
-numbers as C's ``strtoull`` does; ``PORT`` also takes a service name
-(``http``); ``BOOL`` is ``true``/``false``; IP addresses are canonical text;
+numbers as C's ``strtoull`` does; ``PORT`` is digits only or a service
+name (``http``), as libsinsp's value parser; ``BOOL`` is ``true``/``false``; IP addresses are canonical text;
 networks need a ``/prefix``.
 """
 from __future__ import annotations
@@ -77,8 +77,8 @@ def convert(text: str, ftype: FieldType, field: str, *, hex_bytes: bool = False)
 def _number(text: str, ftype: FieldType):
     if ftype is FieldType.DOUBLE:
         return float(text)
-    if ftype is FieldType.PORT and text and not text.lstrip("+-").isdigit():
-        return socket.getservbyname(text)  # OSError if unknown
+    if ftype is FieldType.PORT:
+        return _port(text)
     t = text.strip()
     neg = t.startswith("-")
     body = t.lstrip("+-")
@@ -92,3 +92,22 @@ def _number(text: str, ftype: FieldType):
     if bits is not None and value < 0:
         value &= (1 << bits) - 1
     return value
+
+
+_DIGITS = frozenset("0123456789")
+
+
+def _port(text: str) -> int:
+    """libsinsp's PT_PORT parsing: empty is 0, ASCII digits only are a number
+    (kept to 16 bits), anything else a service name for getservbyname."""
+    if not text:
+        return 0
+    if _DIGITS.issuperset(text):
+        value = int(text, 10)
+        if value > 0x7FFFFFFF:   # std::stoi's range
+            raise ValueError("out of range")
+        return value & 0xFFFF
+    try:
+        return socket.getservbyname(text)
+    except OSError:
+        raise ValueError(f"unrecognized protocol {text}") from None

@@ -119,3 +119,27 @@ class TestSendtoInference:
                       b.named("PPME_SOCKET_SENDTO_X", 30, b"q")])
         assert field(v, "fd.l4proto") == "udp"
         assert field(v, "fd.sip") == "8.8.8.8" and field(v, "fd.sport") == 53
+
+
+class TestEitherEndpoint:
+    """fd.ip/fd.net/fd.port/fd.proto match either endpoint; != needs both to differ (compare_ip/port)."""
+
+    def _connected(self):
+        st = State(base_snapshot())
+        b = EventBuilder(tid=200)
+        feed(st, _socket(b, 3, 2))
+        return feed(st, [b.named("PPME_SOCKET_CONNECT_E", 3, sockaddr_in("93.184.216.34", 22)),
+                         b.named("PPME_SOCKET_CONNECT_X", 0,
+                                 socktuple_in("10.0.0.5", 40000, "93.184.216.34", 22))])
+
+    def test_equal_and_not_equal(self):
+        from falcolib.filter import compile as compile_filter, parse
+        v = self._connected()
+
+        def hit(cond):
+            return compile_filter(parse(cond))(v)
+        assert hit("fd.port = 22") and hit("fd.port = 40000") and not hit("fd.port = 80")
+        assert not hit("fd.port != 22") and hit("fd.port != 80")
+        assert hit("fd.proto = ssh") and not hit("fd.proto != ssh") and hit("fd.proto in (http, ssh)")
+        assert hit("fd.ip = 10.0.0.5") and not hit("fd.ip != 10.0.0.5") and hit("fd.ip != 1.1.1.1")
+        assert not hit("fd.net != 10.0.0.0/8") and hit("fd.net != 11.0.0.0/8")

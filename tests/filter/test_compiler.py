@@ -138,13 +138,15 @@ class TestNumbers:
         ("t.int in (1, 2, 10)", 10, True), ("t.int in (1, 2)", 10, False),
         ("t.u64 = -1", 2**64 - 1, True), ("t.u8 = -1", 255, True),
         ("t.double > 1.5", 2.0, True), ("t.port = http", 80, True), ("t.port in (ssh, 443)", 22, True),
+        ("t.port = 65558", 22, True), ("t.port = ''", 0, True),   # stoi kept to 16 bits; empty is 0
     ])
     def test_operators(self, cond, value, want):
         field = cond.split()[0][2:]
         assert matches(cond, **{field: value}) is want
 
     @pytest.mark.parametrize("cond", ["t.int = abc", "t.int = 1.5", "t.int in (1, x)",
-                                      "t.port = nosuchservice", "t.bool = yes",
+                                      "t.port = nosuchservice", "t.port = -1", "t.port = 0x16",
+                                      "t.port = ' 22'", "t.port = 2147483648", "t.bool = yes",
                                       "t.ip = 1.2.3", "t.net = 10.0.0.1", "t.ip = 10.0.0.0/8",
                                       "t.buf bcontains xyz"])
     def test_bad_literal_names_the_field(self, cond):
