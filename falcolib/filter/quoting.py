@@ -15,11 +15,12 @@ _SIMPLE = {"b": b"\b", "f": b"\f", "n": b"\n", "r": b"\r", "t": b"\t",
 _PRINT_ESCAPES = {"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
                   "\\": "\\\\", '"': '\\"'}
 
-BARE_STRING = re.compile(r"""[^()"'\s=,]+""")
+# \b is a blank to the parser outside quotes (lex_blank), so text holding it prints quoted
+BARE_STRING = re.compile(r"""[^()"'\s\x08=,]+""")
 QUOTED_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|' + r"'(?:[^'\\]|\\.)*'", re.S)
 IDENTIFIER = re.compile(r"[a-zA-Z]+[a-zA-Z0-9_]*")
 NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|[+\-]?[0-9]+\.?[0-9]*(?:[eE][+\-][0-9]+)?")
-FIELD_ARG_BARE = re.compile(r"""[^\]\["'\s]+""")
+FIELD_ARG_BARE = re.compile(r"""[^\]\["'\s\x08]+""")
 
 
 class EscapeError(ValueError):

@@ -81,6 +81,13 @@ class TestToSource:
         assert node.to_source() == 'proc.env["A B"] exists'
         assert parse(node.to_source()) == node
 
+    def test_backspace_prints_quoted(self):
+        """A backspace is a blank outside quotes, so arguments and literals holding one are quoted."""
+        node = ast.And([ast.Unary(ast.FieldRef("proc.name", "\b"), ast.Operator.EXISTS),
+                        ast.Compare(ast.FieldRef("proc.name"), ast.Operator.EQ, ast.Literal("a\bb"))])
+        assert node.to_source() == 'proc.name["\\b"] exists and proc.name = "a\\bb"'
+        assert parse(node.to_source()) == node
+
 
 # ---- generated trees: any AST the parser can produce prints back to itself ----
 
