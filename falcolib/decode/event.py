@@ -21,6 +21,9 @@ _GENERIC = (0, 1)
 _LEN_STRUCTS: dict[tuple[int, bool], struct.Struct] = {}
 _DECODERS = values.DECODERS
 _NOT_LOADED = object()
+# (type, parameter name) -> position in the tables (None: no such parameter); bounded
+_INDEX: dict[tuple[int, str], int | None] = {}
+_INDEX_MAX = 1 << 16
 _U16 = struct.Struct("<H")
 
 # first return-value parameter sysdig treats as the result (res, else fd on
@@ -167,9 +170,15 @@ class Event:
 
     def index(self, name: str) -> int | None:
         """Position of the parameter called ``name`` (current table, then sysdig's)."""
-        i = EVENTS[self.type].index(name)
-        if i is None and self.type < SYSDIG_EVENT_MAX:
-            i = SYSDIG_EVENTS[self.type].index(name)
+        key = (self.type, name)
+        i = _INDEX.get(key, _NOT_LOADED)
+        if i is _NOT_LOADED:
+            i = EVENTS[self.type].index(name)
+            if i is None and self.type < SYSDIG_EVENT_MAX:
+                i = SYSDIG_EVENTS[self.type].index(name)
+            if len(_INDEX) >= _INDEX_MAX:
+                _INDEX.clear()
+            _INDEX[key] = i
         if i is not None and i < self.nparams:
             return i
         return None
