@@ -114,6 +114,12 @@ class Field:
     # with list_without_arg: ``!=`` holds only when EVERY value differs (sysdig's
     # fd.ip/fd.net/fd.port/fd.proto: client or server side), not when any one does
     ne_all: bool = False
+    # optional ``check_literal(text)`` run by the compiler on each literal compared with
+    # this field; raises FilterCompileError for a value libsinsp refuses (evt.type = opne)
+    check_literal: Callable[[str], None] | None = attrs.field(default=None, eq=False, repr=False)
+    # optional ``arg_type(arg) -> FieldType`` for a field whose type depends on its
+    # argument (evt.rawarg.NAME: the parameter's type); the compiler types literals by it
+    arg_type: Callable[[Any], FieldType] | None = attrs.field(default=None, eq=False, repr=False)
 
     def bind(self, arg: str | int | None = None) -> Callable[[Any], Any]:
         """A one-argument extractor with the argument applied (done once, at compile time)."""
@@ -150,11 +156,12 @@ class FieldClass:
               is_list: bool = False, filter_only: bool = False, render=None,
               needs: frozenset[str] | set[str] = frozenset({"event"}),
               aliases: tuple[str, ...] = (), list_without_arg: bool = False,
-              binder=None, ne_all: bool = False):
+              binder=None, ne_all: bool = False, check_literal=None, arg_type=None):
         def deco(fn: Extractor) -> Extractor:
             for n in (name, *aliases):
                 f = Field(n, ftype, desc, fn, arg, is_list, filter_only, render,
-                          frozenset(needs), self.name, list_without_arg, binder, ne_all)
+                          frozenset(needs), self.name, list_without_arg, binder, ne_all,
+                          check_literal, arg_type)
                 if n in FIELDS:
                     raise ValueError(f"field {n!r} declared twice")
                 FIELDS[n] = f

@@ -16,8 +16,8 @@ from falcolib.decode.render import (
 )
 from falcolib.decode._data import SYSCALL_CATEGORIES
 from falcolib.decode.table import (
-    EVENT_CATEGORIES as EC, EVENT_FLAGS as EF, EVENTS, SYSDIG_EVENT_MAX, SYSDIG_EVENTS,
-    category_name, types_named,
+    EVENT_CATEGORIES as EC, EVENT_FLAGS as EF, EVENTS, SYSCALL_NAMES, SYSDIG_EVENT_MAX,
+    SYSDIG_EVENTS, category_name, event_names, types_named,
 )
 from falcolib.errors import FilterCompileError
 from falcolib.fields.catalogue import ArgKind, FieldClass, FieldType as T
@@ -267,7 +267,21 @@ def evt_dir(view):
 _NAMES = tuple(e.name for e in EVENTS)
 
 
-@evt.field("evt.type", T.CHARBUF, "The name of the event (e.g. 'open').")
+_KNOWN_TYPE_NAMES: frozenset[str] | None = None
+
+
+def _check_type_name(text: str) -> None:
+    """sysdig refuses an evt.type value that names no event and no syscall
+    (validate_filter_value: ``unknown event type X``), whatever the operator."""
+    global _KNOWN_TYPE_NAMES
+    if _KNOWN_TYPE_NAMES is None:
+        _KNOWN_TYPE_NAMES = event_names() | frozenset(SYSCALL_NAMES)
+    if text not in _KNOWN_TYPE_NAMES:
+        raise FilterCompileError(f"unknown event type {text!r}")
+
+
+@evt.field("evt.type", T.CHARBUF, "The name of the event (e.g. 'open').",
+           check_literal=_check_type_name)
 def evt_type(view):
     e = view.evt
     t = e.type

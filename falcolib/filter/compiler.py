@@ -194,6 +194,7 @@ class _Codegen:
             return self.compare_fields(lhs, op, self.operand(value.field))
         if op.is_list:
             items = _list_texts(value, op, name, lhs.ref)
+            self.check_literals(lhs, items)
             return self.compare_list(lhs, op, items)
         if not isinstance(value, ast.Literal):
             if isinstance(value, ast.ListRef):  # a bare word
@@ -201,12 +202,27 @@ class _Codegen:
             else:
                 raise FilterCompileError(f"operator {op.value!r} takes a single value, not a list",
                                          position=lhs.ref.position)
+        self.check_literals(lhs, [value.text])
         hex_bytes = op in (Operator.BCONTAINS, Operator.BSTARTSWITH)
         if self.is_dynamic(lhs):
             return self.compare_dynamic(lhs, op, lambda o: self.compare_const(
                 o, op, self.literal(value.text, o, hex_bytes=hex_bytes)))
         const = self.literal(value.text, lhs, hex_bytes=hex_bytes)
         return self.compare_const(lhs, op, const)
+
+    @staticmethod
+    def check_literals(lhs: _Operand, texts: list[str]) -> None:
+        """The field's own check of its literals (libsinsp's validate_filter_value),
+        for the untransformed field only: a transformer changes what is compared."""
+        check = getattr(lhs.field, "check_literal", None)
+        if check is None or lhs.ref.transformers:
+            return
+        for text in texts:
+            try:
+                check(text)
+            except FilterCompileError as exc:
+                raise FilterCompileError(f"field {lhs.ref.display!r}: {exc.message}",
+                                         position=lhs.ref.position) from None
 
     @staticmethod
     def is_dynamic(lhs: _Operand) -> bool:

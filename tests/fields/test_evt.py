@@ -89,6 +89,29 @@ class TestTypeAndTime:
         assert resolve("evt.reltime.s")(later) == 0 and resolve("evt.reltime.ns")(later) == 2500
 
 
+class TestTypeLiterals:
+    """evt.type values must name an event or a syscall, as sysdig's validate_filter_value."""
+
+    @pytest.mark.parametrize("cond", ["evt.type = opne", "evt.type in (open, opne)",
+                                      "evt.type != opne", "evt.type startswith opn",
+                                      'evt.type = ""', "evt.type = OPEN"])
+    def test_unknown_name_refused(self, cond):
+        from falcolib.filter import compile as compile_filter, parse
+        with pytest.raises(FilterCompileError) as info:
+            compile_filter(parse(cond))
+        bad = cond.split()[-1].strip("()\"")
+        assert "'evt.type'" in info.value.message and f"unknown event type {bad!r}" in info.value.message
+        assert info.value.position is not None and info.value.position.column == 1
+
+    @pytest.mark.parametrize("cond", ["evt.type = open", "evt.type = bpf", "evt.type = switch",
+                                      "evt.type in (execve, procinfo)", "syscall.type = opne",
+                                      "toupper(evt.type) = OPEN", "evt.type exists"])
+    def test_known_names_and_other_fields_accepted(self, cond):
+        """Event names, syscall names without an event (bpf); other fields and transformed values unchecked."""
+        from falcolib.filter import compile as compile_filter, parse
+        compile_filter(parse(cond))
+
+
 class TestAbspath:
     """evt.abspath joins the path argument to the cwd, the dirfd's name, or nothing."""
 
