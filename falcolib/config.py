@@ -314,6 +314,15 @@ class Webserver:
 
 
 @attrs.frozen
+class EbpfOptions:
+    """falcolib's eBPF backend (falco.yaml's ``engine.ebpf`` has other knobs)."""
+    ring_pages: int = _opt(2048, integer(1, 1 << 20))  # ring size in pages, a power of two
+    queue_bytes: int = _opt(64 << 20, integer(1 << 16))  # userspace queue bound (bytes)
+    drain_ms: float = _opt(5.0, number(0.1, 1000.0))
+    snaplen: int = _opt(80, integer(0, 4096))
+
+
+@attrs.frozen
 class SyscallEventDrops:
     threshold: float = _opt(0.1, number(0.0, 1.0))
     actions: tuple[str, ...] = _opt(("log", "alert"), drop_actions)
@@ -369,6 +378,7 @@ class Config:
     http_output: HttpOutput = _section(HttpOutput)
     webserver: Webserver = _section(Webserver)
     syscall_event_drops: SyscallEventDrops = _section(SyscallEventDrops)
+    ebpf: EbpfOptions = _section(EbpfOptions)
     metrics: Metrics = _section(Metrics)
     ignored: tuple[tuple[str, Position], ...] = attrs.field(default=(), eq=False)
     source: str = attrs.field(default="", eq=False)

@@ -43,11 +43,20 @@ def _ruleset(args, config):
                           disable_tags=args.disable_tag, only_tags=args.only_tag)
 
 
-def _backend(args, types):
+def _backend(args, types, config):
     from falcolib.backend import open_backend
     if args.capture:
         return open_backend("scap", path=args.capture, types=types)
-    return open_backend(args.backend or "ebpf", types=types)
+    name = args.backend or "ebpf"
+    options = {}
+    if name == "ebpf":
+        e = config.ebpf
+        if e.ring_pages & (e.ring_pages - 1):
+            from falcolib.errors import ConfigError
+            raise ConfigError(f"ebpf.ring_pages must be a power of two (got {e.ring_pages})")
+        options = dict(ring_pages=e.ring_pages, queue_bytes=e.queue_bytes, drain_ms=e.drain_ms,
+                       snaplen=e.snaplen)
+    return open_backend(name, types=types, **options)
 
 
 def run(args) -> int:
@@ -62,7 +71,7 @@ def run(args) -> int:
     ruleset = _ruleset(args, config)
     engine = Engine(ruleset, rule_matching=config.rule_matching,
                     append_output=config.append_output)
-    backend = _backend(args, engine.wanted_types())
+    backend = _backend(args, engine.wanted_types(), config)
     live = not args.capture
 
     deadline = time.monotonic() + args.duration if args.duration is not None and live else None

@@ -123,3 +123,31 @@ class TestReloadWithoutGap:
             err = mon.stop()
         assert "rules reloaded" in err
         assert "Events dropped: 0" in err
+
+
+class TestDropsAreReported:
+    """With a one-page ring, a burst overflows it: the drops are counted per CPU, reported by
+    --stats and raised as the engine's own rate-limited alert."""
+
+    def test_tiny_ring(self, tmp_path):
+        rules = tmp_path / "rules.yaml"
+        rules.write_text(RULE.format(name="Never", path=tmp_path / "never"))
+        mon = Monitor(rules, extra=("--set", "ebpf.ring_pages=1",
+                                    "--set", "syscall_event_drops.threshold=0"))
+        try:
+            end = time.monotonic() + 60
+            while time.monotonic() < end and not any(
+                    a["rule"] == "falcolib: events dropped" for a in mon.alerts):
+                for _ in range(2000):
+                    with open("/etc/hostname"):
+                        pass
+                time.sleep(0.05)
+        finally:
+            err = mon.stop()
+        drops = [a for a in mon.alerts if a["rule"] == "falcolib: events dropped"]
+        assert drops, err
+        assert drops[0]["source"] == "internal"
+        assert int(drops[0]["output_fields"]["n_drops"]) > 0
+        line = next(x for x in err.splitlines() if x.startswith("Events dropped: "))
+        assert int(line.split(": ")[1]) > 0
+        assert "event drop detected" in err
