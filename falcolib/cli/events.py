@@ -85,11 +85,17 @@ def _print(source, process, matcher, fmt, args, state=None) -> None:
     container = CONTAINER_TYPES
     seen = 0
     leading = True
+    # without a state engine one view is reused: nothing keeps a view past its event
+    view = EventView(None)
     for raw in source:
         if raw is None:
             continue
         evt = Event(raw)
-        view = process(evt) if process is not None else EventView(evt)
+        if process is not None:
+            view = process(evt)
+        else:
+            view.evt = evt
+            view.cache = None
         # which events sysdig shows (engine.Visibility, inlined)
         seen += 1
         etype = raw.type
