@@ -12,7 +12,8 @@ import time
 
 from falcolib.decode.flags import FLAG_TABLES, errno_name
 from falcolib.decode.render import (
-    longest_param_name, rawarg_value, render_arg, render_args, render_rawarg, dots, cstr,
+    RAWARG_PARAMS, cstr, dots, longest_param_name, rawarg_value, render_arg, render_args,
+    render_rawarg,
 )
 from falcolib.decode._data import SYSCALL_CATEGORIES
 from falcolib.decode.table import (
@@ -422,9 +423,30 @@ def evt_arg(view, key):
     return render_arg(view.evt, _arg_key(key), _ctx(view))
 
 
+# evt.rawarg.NAME compares as its parameter's type (libsinsp sets the field's type
+# to the first table parameter of that name and parses literals by it). Types no
+# libsinsp value parser takes (buffers, tuples, signal numbers...; sysdig: "wrong
+# parameter type") give None: compared by the value's own kind, as before
+_RAWARG_TYPES = {
+    "PT_INT8": T.INT8, "PT_INT16": T.INT16, "PT_INT32": T.INT32, "PT_INT64": T.INT64,
+    "PT_FD": T.FD, "PT_ERRNO": T.ERRNO, "PT_PID": T.PID,
+    "PT_UINT8": T.UINT8, "PT_FLAGS8": T.UINT8, "PT_ENUMFLAGS8": T.UINT8, "PT_L4PROTO": T.UINT8,
+    "PT_PORT": T.PORT, "PT_UINT16": T.UINT16, "PT_FLAGS16": T.UINT16, "PT_ENUMFLAGS16": T.UINT16,
+    "PT_UINT32": T.UINT32, "PT_FLAGS32": T.FLAGS32, "PT_ENUMFLAGS32": T.FLAGS32,
+    "PT_MODE": T.MODE, "PT_UID": T.UID, "PT_GID": T.GID, "PT_UINT64": T.UINT64,
+    "PT_RELTIME": T.RELTIME, "PT_ABSTIME": T.ABSTIME, "PT_CHARBUF": T.CHARBUF,
+    "PT_FSPATH": T.FSPATH, "PT_FSRELPATH": T.FSRELPATH,
+}
+
+
+def _rawarg_type(key):
+    name = _arg_key(key)
+    return _RAWARG_TYPES.get(RAWARG_PARAMS[name].type) if isinstance(name, str) else None
+
+
 @evt.field("evt.rawarg", T.CHARBUF, "one of the event arguments specified by name, as a raw "
            "value (e.g. 'evt.rawarg.fd').", arg=ArgKind.NAME_SUFFIX,
-           render=lambda v: rawarg_text(v), binder=_bind_rawarg)
+           render=lambda v: rawarg_text(v), binder=_bind_rawarg, arg_type=_rawarg_type)
 def evt_rawarg(view, name):
     return rawarg_value(view.evt, _arg_key(name))
 

@@ -142,14 +142,16 @@ class _Codegen:
                 extract = field.bind(ref.name[len(field.name) + 1:])
             else:
                 extract = field.bind(ref.arg)
+            ftype, is_list = field.type, field.is_list
+            arg_type = getattr(field, "arg_type", None)  # a type that depends on the argument
+            typed = None   # None: no static type for this argument
+            if arg_type is not None:
+                typed = arg_type(ref.arg if ref.arg is not None else ref.name[len(field.name) + 1:])
+                ftype = typed or ftype
         except FilterCompileError as exc:
             raise FilterCompileError(exc.message, position=exc.position or ref.position,
                                      hint=exc.hint) from None
         self.fields.add(ref.name)
-        ftype, is_list = field.type, field.is_list
-        arg_type = getattr(field, "arg_type", None)  # a field whose type depends on its argument
-        if arg_type is not None:
-            ftype = arg_type(ref.arg if ref.arg is not None else ref.name[len(field.name) + 1:])
         # several values matched any-of (proc.aname without [n]: any ancestor), as sysdig does
         any_of = bool(getattr(field, "list_without_arg", False)) and ref.arg is None
         for tr in ref.transformers:
@@ -161,7 +163,7 @@ class _Codegen:
                 any_of = False
         # a field whose value type depends on the event (evt.rawarg.NAME: an int for
         # an fd, a str for a path) and whose declaration gives no per-argument type
-        dynamic = (field.arg is ArgKind.NAME_SUFFIX and not ref.transformers and arg_type is None
+        dynamic = (field.arg is ArgKind.NAME_SUFFIX and not ref.transformers and typed is None
                    and literals.type_family(ftype) == "string")
         return _Operand(ref, field, extract, ftype, is_list, any_of, dynamic)
 

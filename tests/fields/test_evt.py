@@ -112,6 +112,27 @@ class TestTypeLiterals:
         compile_filter(parse(cond))
 
 
+class TestRawargTypes:
+    """evt.rawarg.NAME is typed by its parameter (the first of that name in sysdig's table)."""
+
+    def test_arg_type(self):
+        from falcolib.fields.catalogue import FieldType as T
+        f = lookup("evt.rawarg")
+        assert f.arg_type("fd") is T.FD and f.arg_type("res") is T.ERRNO
+        assert f.arg_type("size") is T.UINT32 and f.arg_type("name") is T.FSPATH
+        assert f.arg_type("data") is None   # a buffer: no filter value type in libsinsp
+
+    def test_literals_typed_by_parameter(self):
+        from falcolib.filter import compile as compile_filter, parse
+        with pytest.raises(FilterCompileError, match="'evt.rawarg.fd'.*'abc'.*FD"):
+            compile_filter(parse("evt.rawarg.fd = abc"))
+        v = view(3, [_q(-2), b"/nope\0", b"\1\0\0\0", b"\0" * 4, b"\0" * 4, b"\0" * 8])
+        assert compile_filter(parse("evt.rawarg.fd = -2"))(v)
+        assert compile_filter(parse("evt.rawarg.flags = 1"))(v)
+        assert compile_filter(parse("evt.rawarg.name startswith /no"))(v)
+        assert not compile_filter(parse("evt.rawarg.fd > 0"))(v)
+
+
 class TestAbspath:
     """evt.abspath joins the path argument to the cwd, the dirfd's name, or nothing."""
 
