@@ -15,9 +15,10 @@ class Position:
 
     def __str__(self) -> str:
         if self.offset is not None:
-            return f"{self.file}: byte offset {self.offset}"
+            return f"{self.file}: byte offset {self.offset}" if self.file else f"byte offset {self.offset}"
         if self.line:
-            return f"{self.file}:{self.line}:{self.column}"
+            where = f"{self.line}:{self.column}"
+            return f"{self.file}:{where}" if self.file else where
         return self.file
 
 

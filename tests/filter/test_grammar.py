@@ -269,6 +269,13 @@ class TestErrors:
         assert (info.value.position.line, info.value.position.column) == (10, 16)
         assert str(info.value).startswith("rules.yaml:10:16: ")
 
+    def test_position_without_file_is_line_and_column(self):
+        err = error_of("proc.name = cat and and")
+        assert str(err).startswith("1:21: ")
+        from falcolib.errors import Position
+        assert str(Position(line=2, column=5)) == "2:5" and str(Position(offset=7)) == "byte offset 7"
+        assert str(Position("f.yaml", 2, 5)) == "f.yaml:2:5" and str(Position()) == ""
+
     def test_empty_condition(self):
         assert "empty" in error_of("   ").message
 
