@@ -34,6 +34,8 @@ MAX_LARGE_EVENT_BLOCK = 64 << 20
 # block header + cpu + 26-byte event header, read with one unpack
 _FAST = struct.Struct("<IIHQQIHI")
 _FAST_SIZE = _FAST.size  # 36
+# the same prefix without cpu, ts and tid (for events skipped by type)
+_SKIP = struct.Struct("<II18xIH")
 _V2 = F.EV_BLOCK_TYPE_V2
 
 
@@ -267,6 +269,7 @@ class ScapReader:
             # (another block type, a block crossing the chunk end, a type beyond
             # max_type) drops to the slow path for exactly one block.
             unpack = _FAST.unpack_from
+            unpack_skip = _SKIP.unpack_from
             tuple_new = tuple.__new__
             raw_event = RawEvent
             types = None if headers_only else self._types
@@ -300,13 +303,16 @@ class ScapReader:
                                                     elen, 26, 0, num))
                         pos += bl
                 else:
+                    # skipping by type: read only what the checks need (no int objects
+                    # for ts and tid of the events skipped), the rest for those yielded
                     while pos <= limit:
-                        bt, bl, cpu, ts, tid, elen, etype, nparams = unpack(buf, pos)
+                        bt, bl, elen, etype = unpack_skip(buf, pos)
                         if bt != v2 or pos + bl > end or not 26 <= elen <= bl - 14 <= cap \
                                 or etype >= max_type:
                             break
                         num += 1
                         if etype in types:
+                            _, _, cpu, ts, tid, _, _, nparams = unpack(buf, pos)
                             yield tuple_new(raw_event, (ts, tid, etype, nparams, cpu, buf, pos + 10,
                                                         elen, 26, 0, num))
                         pos += bl
