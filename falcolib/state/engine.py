@@ -45,6 +45,7 @@ _K_ENTER = 1
 _K_EXIT = 2
 _K_CLONE_X = 3    # clone exits: never create a placeholder thread
 _K_CONTAINER = 4  # container JSON: no thread
+_WRITE_X = next(i for i, e in enumerate(EVENTS) if e.enum == "PPME_SYSCALL_WRITE_X")
 
 
 PARSER_MODULES = ("proc_parsers", "fd_parsers", "socket_parsers", "resource_parsers",
@@ -395,6 +396,10 @@ class State:
                             fd.oldname = fd.name
                 else:
                     t.lastevent_valid = False
+                    if etype == _WRITE_X and self.sysdig_filter_order:
+                        # sysdig's tracer check attaches the last fd to a write exit
+                        # before filtering, paired or not (parsers.cpp process_event)
+                        fd = t.fds.get(t.lastevent_fd)
         elif kind == _K_CONTAINER:
             t = None   # the handler puts the container's synthetic thread in the view
         else:

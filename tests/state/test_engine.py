@@ -112,6 +112,19 @@ class TestFilterOrder:
         st.settle()
         assert field(v, "proc.vmrss") == 4096
 
+    def test_sysdig_order_write_exit_keeps_its_fd(self):
+        """An unpaired write exit still gets the last fd in sysdig's order (its tracer check
+        attaches it before filtering): evt.buflen reads it; Falco's order has no fd."""
+        for order, want in ((True, 7), (False, None)):
+            st = State(base_snapshot(), sysdig_filter_order=order)
+            b = EventBuilder(tid=200)
+            for raw in (b.named("PPME_SYSCALL_OPEN_E", "/tmp/x", 1, 0),
+                        b.named("PPME_SYSCALL_OPEN_X", 3, "/tmp/x", 1, 0, 0, 0),
+                        b.named("PPME_SYSCALL_READ_E", 3, 7)):   # the write enter was lost
+                feed(st, [raw])
+                st.settle()
+            v = feed(st, [b.named("PPME_SYSCALL_WRITE_X", 7, b"abcdefg")])
+            assert field(v, "evt.buflen") == want
 
 class TestWantedTypes:
     """The backend must deliver the events the parsers need, both halves of each pair."""
