@@ -63,60 +63,44 @@ def needs_state(field_names) -> bool:
     return False
 
 
+_HIDDEN: list[bool] | None = None
+
+
 def hidden_types() -> list[bool]:
     """Per event type code (0..65535): whether sysdig never prints it, whatever its flags."""
-    return [sysdig_hides(t) for t in range(1 << 16)]
+    global _HIDDEN
+    if _HIDDEN is None:
+        _HIDDEN = [sysdig_hides(t) for t in range(1 << 16)]
+    return _HIDDEN
 
 
-class Visibility:
-    """Which events sysdig shows (falcolib.decode.visibility), for a stream whose
-    uninteresting types may have been skipped by the backend: ``raw.num`` still
-    counts them, so a gap in the numbering means a non-container event went by."""
+def shown_views(events, *, state: State | None = None, matcher=None) -> Iterator[EventView]:
+    """The views of ``events`` (RawEvents, ``None`` ticks skipped) that ``sysdig -r [FILTER]``
+    prints, in order.
 
-    __slots__ = ("seen", "leading")
-
-    def __init__(self) -> None:
-        self.seen = 0
-        self.leading = True
-
-    def visible(self, raw) -> bool:
-        self.seen += 1
-        if raw.type in CONTAINER_TYPES:
-            if self.leading and raw.num == self.seen:
-                return False  # consumed by sysdig while opening the capture
-        else:
-            self.leading = False
-        self.leading = self.leading and raw.num == self.seen
-        return not sysdig_hides(raw.type, raw.flags)
-
-
-def iter_views(backend, *, state: State | None = None, types: frozenset[int] | None = None,
-               visible_only: bool = False) -> Iterator[EventView]:
-    """Decode and apply every event of an entered backend; yield the views of ``types``.
-
-    With ``visible_only``, events sysdig never prints (internal events, state-only
-    events, containers read while opening a capture) update the state but are not
-    yielded, as ``sysdig -r`` does."""
-    if state is None:
-        state = State(backend.snapshot())
-    process = state.process
-    if not visible_only:
-        for raw in backend:
-            if raw is None:
-                continue
-            view = process(Event(raw))
-            if types is None or raw.type in types:
-                yield view
-        return
-    # Visibility.visible, inlined
+    Every event is applied to ``state`` (when given), but sysdig never shows internal
+    events, state-only events, or the container events it reads while opening a capture
+    (falcolib.decode.visibility). ``raw.num`` counts events a backend skipped by type, so a
+    gap in the numbering means a non-container event went by. With ``matcher``, only the
+    views it accepts are yielded; a state built with ``sysdig_filter_order`` is settled or
+    discarded as sysdig does. Without a state, one view object is reused for every event.
+    """
+    process = state.process if state is not None else None
+    order = state is not None and state.sysdig_filter_order and matcher is not None
     hidden = hidden_types()
     container = CONTAINER_TYPES
     seen = 0
     leading = True
-    for raw in backend:
+    view = EventView(None)
+    for raw in events:
         if raw is None:
             continue
-        view = process(Event(raw))
+        evt = Event(raw)
+        if process is not None:
+            view = process(evt)
+        else:
+            view.evt = evt
+            view.cache = None
         seen += 1
         etype = raw.type
         if leading:
@@ -125,7 +109,35 @@ def iter_views(backend, *, state: State | None = None, types: frozenset[int] | N
             leading = False
         if hidden[etype] or raw.flags & 1:   # SCAP_DF_STATE_ONLY
             continue
-        if types is None or etype in types:
+        if matcher is not None:
+            if not matcher(view):
+                if order:
+                    state.discard()
+                continue
+            if order:
+                state.settle()
+        yield view
+
+
+def iter_views(backend, *, state: State | None = None, types: frozenset[int] | None = None,
+               visible_only: bool = False) -> Iterator[EventView]:
+    """Decode and apply every event of an entered backend; yield the views of ``types``
+    (with ``visible_only``, only those ``sysdig -r`` would print: see ``shown_views``)."""
+    if state is None:
+        state = State(backend.snapshot())
+    if visible_only:
+        views = shown_views(backend, state=state)
+        if types is None:
+            yield from views
+        else:
+            yield from (v for v in views if v.evt.type in types)
+        return
+    process = state.process
+    for raw in backend:
+        if raw is None:
+            continue
+        view = process(Event(raw))
+        if types is None or raw.type in types:
             yield view
 
 

@@ -55,7 +55,7 @@ def run(args) -> int:
             # as sysdig -r FILTER: events that do not change the state are parsed only
             # when they pass the filter (State.settle/discard)
             state = State(backend.snapshot(), sysdig_filter_order=matcher is not None)
-            _print(iter(backend), state.process, matcher, fmt, args, state)
+            _print(iter(backend), state, matcher, fmt, args)
     else:
         # the event alone answers every field: no snapshot, no state, and only
         # the filter's event types are decoded
@@ -66,12 +66,9 @@ def run(args) -> int:
     return 0
 
 
-def _print(source, process, matcher, fmt, args, state=None) -> None:
+def _print(source, state, matcher, fmt, args) -> None:
     """Print the views of ``source`` that sysdig shows and ``matcher`` accepts."""
-    from falcolib.decode.event import Event
-    from falcolib.decode.visibility import CONTAINER_TYPES
-    from falcolib.engine import hidden_types
-    from falcolib.state.view import EventView
+    from falcolib.engine import shown_views
 
     limit = args.limit
     out = sys.stdout
@@ -81,37 +78,7 @@ def _print(source, process, matcher, fmt, args, state=None) -> None:
     as_json = args.json
     values = fmt.values
     render = fmt.line_function()
-    hidden = hidden_types()
-    container = CONTAINER_TYPES
-    seen = 0
-    leading = True
-    # without a state engine one view is reused: nothing keeps a view past its event
-    view = EventView(None)
-    for raw in source:
-        if raw is None:
-            continue
-        evt = Event(raw)
-        if process is not None:
-            view = process(evt)
-        else:
-            view.evt = evt
-            view.cache = None
-        # which events sysdig shows (engine.Visibility, inlined)
-        seen += 1
-        etype = raw.type
-        if leading:
-            if etype in container and raw.num == seen:
-                continue
-            leading = False
-        if hidden[etype] or raw.flags & 1:
-            continue
-        if matcher is not None:
-            if not matcher(view):
-                if state is not None:
-                    state.discard()
-                continue
-            if state is not None:
-                state.settle()
+    for view in shown_views(source, state=state, matcher=matcher):
         if as_json:
             line = json.dumps(values(view), default=str, ensure_ascii=False)
         else:
