@@ -1,20 +1,22 @@
 """outputs stage of falcolib: Alert, its text/JSON renderings, sinks and the dispatcher.
 
-``falcolib.outputs.format`` (the ``%field`` formatter) is imported on its own.
+The names below are imported on first use, so that ``falcolib.outputs.format`` (the
+``%field`` formatter, on every CLI start) does not pull in the sinks (ssl, sockets).
 """
-from falcolib.outputs.alert import Alert, AlertFormat
-from falcolib.outputs.dispatcher import Dispatcher, OutputStats, build_dispatcher
-from falcolib.outputs.escape import escape_text
-from falcolib.outputs.sinks.base import Sink, SinkRunner, SinkStats
+from importlib import import_module
 
-__all__ = [
-    "Alert",
-    "AlertFormat",
-    "Dispatcher",
-    "OutputStats",
-    "Sink",
-    "SinkRunner",
-    "SinkStats",
-    "build_dispatcher",
-    "escape_text",
-]
+_WHERE = {
+    "Alert": "alert", "AlertFormat": "alert",
+    "Dispatcher": "dispatcher", "OutputStats": "dispatcher", "build_dispatcher": "dispatcher",
+    "escape_text": "escape",
+    "Sink": "sinks.base", "SinkRunner": "sinks.base", "SinkStats": "sinks.base",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'falcolib.outputs' has no attribute {name!r}")
+    return getattr(import_module(f"falcolib.outputs.{module}"), name)
