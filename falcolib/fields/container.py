@@ -112,13 +112,25 @@ _mount_part("container.mount.rdwr", "the mount rdwr value, specified by number o
 _mount_part("container.mount.propagation", "the mount propagation value, specified by number or mount source.", 4)
 
 
-def _no_probe(view):
-    inside, c = _info(view)
-    return None
+def _probe(kind):
+    """The container's probe command line of ``kind``; "NONE" for a known container
+    without one; no value outside containers or for an unknown container (sysdig)."""
+    def _get(view):
+        inside, c = _info(view)
+        if not inside or c is None:
+            return None
+        for k, exe, args in c.health_probes:
+            if k == kind:
+                return " ".join((exe, *args))
+        return "NONE"
+    return _get
 
 
-for _n in ("container.healthcheck", "container.liveness_probe", "container.readiness_probe"):
-    container.field(_n, T.CHARBUF, f"the container's {_n.split('.')[1].replace('_', ' ')} (not carried by captures).", needs=_C)(_no_probe)
+for _n, _kind, _what in (("container.healthcheck", "Healthcheck", "health check"),
+                         ("container.liveness_probe", "LivenessProbe", "liveness probe"),
+                         ("container.readiness_probe", "ReadinessProbe", "readiness probe")):
+    container.field(_n, T.CHARBUF, f"the container's {_what} command line; \"NONE\" if it has "
+                    "none.", needs=_C)(_probe(_kind))
 
 
 @container.field("container.start_ts", T.ABSTIME, "container start as epoch timestamp in nanoseconds.", needs=_C)

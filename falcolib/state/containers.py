@@ -45,6 +45,16 @@ _LAYOUTS = (
 )
 
 
+PROBE_KINDS = ("Healthcheck", "LivenessProbe", "ReadinessProbe")
+
+
+def _json_text(v) -> str:
+    """A JSON scalar as jsoncpp's asString() gives it."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return v if isinstance(v, str) else str(v)
+
+
 @attrs.define(slots=True, eq=False)
 class ContainerInfo:
     """One container (mutable: a later JSON event may complete it)."""
@@ -63,6 +73,8 @@ class ContainerInfo:
     ip: str = ""
     full_id: str = ""
     created_time: int = 0
+    # (kind, exe, args) with kind "Healthcheck", "LivenessProbe" or "ReadinessProbe"
+    health_probes: tuple = ()
 
     @property
     def type_name(self) -> str:
@@ -98,11 +110,19 @@ class ContainerInfo:
                                str(m.get("Propagation", ""))))
         labels = c.get("labels") or {}
         ctype = c.get("type", CT_DOCKER)
+        probes = []
+        for kind in PROBE_KINDS:   # as parse_health_probes: {"exe": ..., "args": [...]}
+            p = c.get(kind)
+            if isinstance(p, dict) and isinstance(p.get("exe"), (str, int, float, bool)):
+                args = p.get("args")
+                probes.append((kind, _json_text(p["exe"]), tuple(
+                    _json_text(a) for a in (args if isinstance(args, list) else ())
+                    if isinstance(a, (str, int, float, bool)))))
         return cls(cid, ctype if isinstance(ctype, int) else CT_DOCKER, s("name"), s("image"),
                    s("imageid"), s("imagerepo"), s("imagetag"), s("imagedigest"),
                    bool(c.get("privileged", False)), tuple(mounts),
                    {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
-                   s("ip"), s("full_id"), int(c.get("created_time") or 0))
+                   s("ip"), s("full_id"), int(c.get("created_time") or 0), tuple(probes))
 
     def mount(self, key: str | int):
         """A mount by index (``container.mount[0]``) or by source path, as sysdig."""

@@ -61,6 +61,18 @@ class TestContainerFields:
         assert field(v, "k8s.pod.name") == "web-1" and field(v, "k8s.ns.name") == "prod"
         assert field(v, "k8s.pod.label", "app") == "web"
 
+    def test_health_probes_from_json(self):
+        """Probes from the JSON's Healthcheck/LivenessProbe/ReadinessProbe; "NONE" when absent."""
+        st = State(base_snapshot())
+        probe = {"exe": "/bin/sh", "args": ["-c", "curl -f localhost", 3]}
+        feed(st, [EventBuilder(tid=5).named("PPME_CONTAINER_JSON_E", _json(Healthcheck=probe))])
+        b = EventBuilder(tid=300)
+        v = feed(st, execve(b, "/bin/sh", [], "sh", ptid=200, cgroups=[f"cpuset=/docker/{ID}"]))
+        assert field(v, "container.healthcheck") == "/bin/sh -c curl -f localhost 3"
+        assert field(v, "container.liveness_probe") == "NONE"
+        host = feed(st, [EventBuilder(tid=200).named("PPME_SYSCALL_GETUID_E")])
+        assert field(host, "container.healthcheck") is None
+
     def test_container_seen_only_by_cgroup(self):
         st = State(base_snapshot())
         b = EventBuilder(tid=300)
