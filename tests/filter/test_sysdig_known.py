@@ -105,9 +105,10 @@ class TestTtyNotInSysdigProcessList:
         assert set(from_events) == {"34816"}
 
 
-class TestLoginuidLayout:
-    """sysdig 0.29 misreads sample.scap's newer process-list entries: it takes the low
-    half of pidns_init_start_ts as the loginuid (see
+class TestNewerProcessListLayout:
+    """sysdig 0.29 misreads sample.scap's newer process-list entries (libs >= 0.10 put
+    pidns_init_start_ts and tty before loginuid): it takes the low half of
+    pidns_init_start_ts as the loginuid and a byte of it as exe_writable (see
     tests/scap/test_writer.py::TestRoundTrip::test_loginuid_libs_010_layout). Given the
     same processes in the layout it knows (our scap writer's copy), sysdig selects
     exactly what falcolib selects on the original for every filter listed here."""

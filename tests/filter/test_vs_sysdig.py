@@ -288,7 +288,8 @@ def test_same_events_as_sysdig(flt, compiled_table, replays, sysdig_results):
     universe = sysdig_results(None)
     expected = sysdig_results(flt)
     refused = {c: r for c, r in expected.items() if isinstance(r, Exception)}
-    if len(refused) == len(expected):
+    if refused and refused.keys() >= {c for c in expected if universe[c]}:
+        # (captures sysdig shows nothing of are not run at all)
         pytest.fail(f"sysdig refuses the filter: {next(iter(refused.values()))}")
     problems = {}
     for capture, want in expected.items():
