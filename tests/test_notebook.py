@@ -90,3 +90,26 @@ class TestExampleNotebook:
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
         assert not [o for o in outputs if o.output_type == "error"]
         assert any("<Capture " in str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+
+
+@pytest.mark.live
+class TestLiveCapture:
+    """Capture.live records the host for N seconds into a view like any capture."""
+
+    def test_live_view_sees_our_open(self, tmp_path):
+        import sys
+        target = tmp_path / "notebook-live.txt"
+        target.write_text("x")
+        # another process: the backend leaves out the falcolib process's own syscalls
+        reader = subprocess.Popen([sys.executable, "-c",
+                                   "import time, sys\nwhile True:\n"
+                                   "    open(sys.argv[1]).read(); time.sleep(0.05)\n",
+                                   str(target)])
+        try:
+            cap = Capture.live(8)
+        finally:
+            reader.kill()
+            reader.wait()
+        view = cap.filter(f"evt.type in (open, openat) and fd.name = {target}")
+        assert len(view) > 0
+        assert repr(cap).startswith("<Capture live ebpf 8s: ")
