@@ -294,8 +294,24 @@ def _proto_of(port_fn):
     return _get
 
 
-_field("fd.cproto", T.CHARBUF, "for TCP/UDP FDs, the client protocol.")(_proto_of(fd_cport))
-_field("fd.sproto", T.CHARBUF, "for TCP/UDP FDs, server protocol.")(_proto_of(fd_sport))
+@_field("fd.cproto", T.CHARBUF, "for TCP/UDP FDs, the client protocol.")
+def fd_cproto(view):
+    # sysdig: the port as text for ip sockets, "" for any other fd with a role
+    fi = _sock(view)
+    if fi is None or fi.role_none:
+        return None
+    return str(fi.sport) if fi.type in F.IP_SOCK else ""
+
+
+@_field("fd.sproto", T.CHARBUF, "for TCP/UDP FDs, server protocol.")
+def fd_sproto(view):
+    # sysdig: the port as text for ip sockets with a role, "" for listening sockets
+    fi = _sock(view)
+    if fi is None:
+        return None
+    if fi.type in F.IP_SOCK:
+        return None if fi.role_none else str(fi.dport)
+    return "" if fi.type in F.SERVSOCK else None
 _field("fd.lproto", T.CHARBUF, "for TCP/UDP FDs, the local protocol.")(
     _proto_of(lambda v: _local_remote(v, True, True)))
 _field("fd.rproto", T.CHARBUF, "for TCP/UDP FDs, the remote protocol.")(

@@ -143,3 +143,20 @@ class TestEitherEndpoint:
         assert hit("fd.proto = ssh") and not hit("fd.proto != ssh") and hit("fd.proto in (http, ssh)")
         assert hit("fd.ip = 10.0.0.5") and not hit("fd.ip != 10.0.0.5") and hit("fd.ip != 1.1.1.1")
         assert not hit("fd.net != 10.0.0.0/8") and hit("fd.net != 11.0.0.0/8")
+
+
+class TestProtos:
+    """fd.cproto/sproto: the port as text on ip sockets, "" on listening sockets as sysdig."""
+
+    def test_listening_socket(self):
+        st = State(base_snapshot())
+        b = EventBuilder(tid=200)
+        feed(st, _socket(b, 3, 2))
+        v = feed(st, [b.named("PPME_SOCKET_BIND_E", 3),
+                      b.named("PPME_SOCKET_BIND_X", 0, sockaddr_in("0.0.0.0", 8080))])
+        assert field(v, "fd.typechar") == "4" and field(v, "fd.sport") == 8080
+        assert field(v, "fd.sproto") == "" and field(v, "fd.cproto") == ""
+
+    def test_connected_socket(self):
+        v = TestEitherEndpoint()._connected()
+        assert (field(v, "fd.cproto"), field(v, "fd.sproto")) == ("40000", "22")
