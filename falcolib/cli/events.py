@@ -27,6 +27,9 @@ def add_parser(sub) -> None:
                         "fields are all <NA>")
     p.add_argument("--json", action="store_true", help="one JSON object per event")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="stop after N printed events")
+    p.add_argument("--raw", action="store_true",
+                   help="print control characters from the capture (names, paths, command "
+                        "lines) as they are, like sysdig; by default they are escaped (\\x1b)")
     p.set_defaults(func=run)
 
 
@@ -66,6 +69,13 @@ def run(args) -> int:
     return 0
 
 
+# Control characters in captured strings (a process named "\x1b]0;..." or a path with a
+# newline) would drive the terminal or forge lines: shown as \n \r \t \xNN unless --raw.
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_ESCAPES.update({0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"})
+CONTROL_ESCAPES = str.maketrans(_ESCAPES)
+
+
 def _print(source, state, matcher, fmt, args) -> None:
     """Print the views of ``source`` that sysdig shows and ``matcher`` accepts."""
     from falcolib.engine import shown_views
@@ -78,6 +88,7 @@ def _print(source, state, matcher, fmt, args) -> None:
     as_json = args.json
     values = fmt.values
     render = fmt.line_function()
+    escape = None if getattr(args, "raw", False) else CONTROL_ESCAPES
     for view in shown_views(source, state=state, matcher=matcher):
         if as_json:
             line = json.dumps(values(view), default=str, ensure_ascii=False)
@@ -85,6 +96,8 @@ def _print(source, state, matcher, fmt, args) -> None:
             line = render(view)
             if line is None:
                 continue
+            if escape is not None and not line.isprintable():
+                line = line.translate(escape)
         append(line)
         printed += 1
         if len(lines) >= BATCH:

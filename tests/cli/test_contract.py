@@ -173,3 +173,22 @@ class TestLiveWithoutPrivilege:
         err = one_line_error(proc)
         assert err.startswith("falcolib: ")
         assert ("root" in err or "/dev/scap" in err), err
+
+
+class TestEscaping:
+    """Control characters from a capture never reach the terminal raw (unless --raw)."""
+
+    def test_events_escapes_control_characters(self, tmp_path):
+        from falcolib.testing import Host
+        host = Host()
+        p = host.process("ev\x1b[31mil\nx", args=["a\x07b"])
+        p.open("/tmp/x\x1b]0;pwn\x07\nline2")
+        cap = tmp_path / "esc.scap"
+        host.write(cap)
+        fmt = ("-p", "%proc.name %proc.cmdline %fd.name")
+        out = falcolib("events", cap, "evt.type = openat and evt.dir = <", *fmt).stdout
+        assert out == "ev\\x1b[31mil\\nx ev\\x1b[31mil\\nx a\\x07b /tmp/x.]0;pwn..line2\n"
+        raw = falcolib("events", cap, "evt.type = openat and evt.dir = <", *fmt, "--raw").stdout
+        sysdig = subprocess.run(["sysdig", "-r", str(cap), "evt.type = openat and evt.dir = <",
+                                 *fmt], capture_output=True, text=True).stdout
+        assert raw == sysdig and "\x1b" in raw
