@@ -27,9 +27,10 @@ def add_parser(sub) -> None:
                         "fields are all <NA>")
     p.add_argument("--json", action="store_true", help="one JSON object per event")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="stop after N printed events")
-    p.add_argument("--raw", action="store_true",
-                   help="print control characters from the capture (names, paths, command "
-                        "lines) as they are, like sysdig; by default they are escaped (\\x1b)")
+    p.add_argument("--escape", choices=("auto", "always", "never"), default="auto",
+                   help="control characters from the capture (names, paths, command lines): "
+                        "shown as \\n \\x1b (always), as they are, byte for byte like sysdig "
+                        "(never), or escaped only when writing to a terminal (auto, the default)")
     p.set_defaults(func=run)
 
 
@@ -70,7 +71,9 @@ def run(args) -> int:
 
 
 # Control characters in captured strings (a process named "\x1b]0;..." or a path with a
-# newline) would drive the terminal or forge lines: shown as \n \r \t \xNN unless --raw.
+# newline) would drive a terminal or forge lines: on a terminal they are shown as \n \r \t
+# \xNN. Piped, the output stays byte for byte what sysdig prints (captures do hold some:
+# container JSON ends with a newline), unless --escape always.
 _ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
 _ESCAPES.update({0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"})
 CONTROL_ESCAPES = str.maketrans(_ESCAPES)
@@ -88,7 +91,10 @@ def _print(source, state, matcher, fmt, args) -> None:
     as_json = args.json
     values = fmt.values
     render = fmt.line_function()
-    escape = None if getattr(args, "raw", False) else CONTROL_ESCAPES
+    mode = getattr(args, "escape", "auto")
+    if mode == "auto":
+        mode = "always" if out.isatty() else "never"
+    escape = CONTROL_ESCAPES if mode == "always" else None
     for view in shown_views(source, state=state, matcher=matcher):
         if as_json:
             line = json.dumps(values(view), default=str, ensure_ascii=False)

@@ -176,7 +176,8 @@ class TestLiveWithoutPrivilege:
 
 
 class TestEscaping:
-    """Control characters from a capture never reach the terminal raw (unless --raw)."""
+    """Control characters from a capture are escaped on request (and on a terminal); piped
+    output stays byte for byte sysdig's."""
 
     def test_events_escapes_control_characters(self, tmp_path):
         from falcolib.testing import Host
@@ -186,9 +187,34 @@ class TestEscaping:
         cap = tmp_path / "esc.scap"
         host.write(cap)
         fmt = ("-p", "%proc.name %proc.cmdline %fd.name")
-        out = falcolib("events", cap, "evt.type = openat and evt.dir = <", *fmt).stdout
+        out = falcolib("events", cap, "evt.type = openat and evt.dir = <", *fmt,
+                       "--escape", "always").stdout
         assert out == "ev\\x1b[31mil\\nx ev\\x1b[31mil\\nx a\\x07b /tmp/x.]0;pwn..line2\n"
-        raw = falcolib("events", cap, "evt.type = openat and evt.dir = <", *fmt, "--raw").stdout
+        raw = falcolib("events", cap, "evt.type = openat and evt.dir = <", *fmt).stdout
         sysdig = subprocess.run(["sysdig", "-r", str(cap), "evt.type = openat and evt.dir = <",
                                  *fmt], capture_output=True, text=True).stdout
         assert raw == sysdig and "\x1b" in raw
+
+    def test_terminal_output_is_escaped(self, tmp_path):
+        import pty
+        from falcolib.testing import Host
+        host = Host()
+        host.process("ev\x1b]0;title\x07il").open("/etc/hostname")
+        cap = tmp_path / "esc.scap"
+        host.write(cap)
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: falcolib events writing to a terminal
+            os.execvp(sys.executable, [sys.executable, "-m", "falcolib", "events", str(cap),
+                                       "evt.type = openat and evt.dir = <", "-p", "%proc.name"])
+        chunks = []
+        while True:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        os.waitpid(pid, 0)
+        text = b"".join(chunks).decode()
+        assert "ev\\x1b]0;title\\x07il" in text and "\x1b" not in text
