@@ -1,3 +1,3 @@
-from falcolib.cli import main
+from falcolib.cli import console_main
 
-raise SystemExit(main())
+raise SystemExit(console_main())

@@ -52,11 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def console_main() -> int:
+    """The ``falcolib`` program: ``main()`` with a program's signal dispositions."""
     try:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `falcolib events ... | head` ends quietly
     except (AttributeError, ValueError):
         pass
+    return main()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv``; safe to call in-process (changes no signal handling
+    beyond what a live run installs and restores)."""
     for stream in (sys.stdout, sys.stderr):
         try:  # undecodable bytes from paths/cmdlines print escaped, never crash the run
             stream.reconfigure(errors="backslashreplace")
