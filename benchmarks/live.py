@@ -111,9 +111,10 @@ if mode not in ("none", "raw"):
 if mode == "raw":
     from falcolib.rules.loader import default_rules_paths
     from falcolib.rules import load_rules
-    types = Engine(load_rules(rules)).wanted_types()
+    types = Engine(load_rules(rules)).wanted_types(enterless=True)
 else:
-    types = Engine(ruleset).wanted_types() if ruleset is not None else wanted_types(frozenset())
+    types = (Engine(ruleset).wanted_types(enterless=True) if ruleset is not None
+             else wanted_types(frozenset(), enterless=True))
 lat, alat = [], []
 stop = False
 sync = caught = False
@@ -127,7 +128,7 @@ signal.signal(signal.SIGINT, on_sig)
 signal.signal(signal.SIGUSR1, on_usr1)
 b = EbpfBackend(types)
 with b:
-    state = State(b.snapshot())
+    state = State(b.snapshot(), enterless=True)   # as falcolib run: exits carry the fds
     engine = Engine(ruleset) if ruleset is not None else None
     hooks = len(b.hooked)
     print("READY", hooks, flush=True)

@@ -23,17 +23,23 @@ if TYPE_CHECKING:   # imported when an alert is made: the events CLI never needs
     from falcolib.outputs.alert import Alert
 
 
-def state_types() -> frozenset[int]:
+def state_types(enterless: bool = False) -> frozenset[int]:
     """Event types the state engine must see to keep threads and fds right."""
     from falcolib.state import wanted_types
-    return wanted_types()
+    return wanted_types(enterless)
 
 
-def wanted_types(consumer: frozenset[int] | None, *, with_state: bool = True) -> frozenset[int] | None:
-    """What a backend must deliver: the consumer's types plus the state's (None = all)."""
+def wanted_types(consumer: frozenset[int] | None, *, with_state: bool = True,
+                 enterless: bool = False) -> frozenset[int] | None:
+    """What a backend must deliver: the consumer's types plus the state's (None = all).
+
+    ``enterless``: for a backend whose exit events carry their call's parameters
+    (``exits_carry_params``, the eBPF backend): the state does without the enter
+    events those exits make unneeded (about half of a live event stream).
+    """
     if consumer is None:
         return None
-    return consumer | state_types() if with_state else consumer
+    return consumer | state_types(enterless) if with_state else consumer
 
 
 # Fields answered by the event alone (header and parameters): a consumer that
@@ -197,9 +203,10 @@ class Engine:
         self.append_output = tuple(append_output)
         self._outputs: dict[str, tuple] = {}
 
-    def wanted_types(self) -> frozenset[int] | None:
-        """Event types the loaded rules and the state engine need (for the backend)."""
-        return wanted_types(self.ruleset.evttypes())
+    def wanted_types(self, enterless: bool = False) -> frozenset[int] | None:
+        """Event types the loaded rules and the state engine need (for the backend);
+        ``enterless`` for a backend with ``exits_carry_params`` (see ``wanted_types``)."""
+        return wanted_types(self.ruleset.evttypes(), enterless=enterless)
 
     def stop(self) -> None:
         self._stop = True
@@ -274,7 +281,8 @@ class Engine:
         returns True when it swapped the ruleset, which takes effect at once.
         """
         if state is None:
-            state = State(backend.snapshot())
+            state = State(backend.snapshot(),
+                          enterless=getattr(backend, "exits_carry_params", False))
         process = state.process
         index = self.ruleset.matcher_for
         first = self.first

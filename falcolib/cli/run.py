@@ -71,7 +71,9 @@ def run(args) -> int:
     ruleset = _ruleset(args, config)
     engine = Engine(ruleset, rule_matching=config.rule_matching,
                     append_output=config.append_output)
-    backend = _backend(args, engine.wanted_types(), config)
+    # the eBPF backend's exits carry their parameters: the state skips most enter events
+    enterless = not args.capture and (args.backend or "ebpf") == "ebpf"
+    backend = _backend(args, engine.wanted_types(enterless), config)
     live = not args.capture
 
     deadline = time.monotonic() + args.duration if args.duration is not None and live else None
@@ -178,7 +180,8 @@ class _Service:
             self.engine.swap(ruleset, config.rule_matching, config.append_output)
             set_types = getattr(self.backend, "set_event_types", None)
             if set_types is not None:
-                set_types(self.engine.wanted_types())
+                set_types(self.engine.wanted_types(
+                    getattr(self.backend, "exits_carry_params", False)))
             sys.stderr.write(f"falcolib: rules reloaded ({len(ruleset.active)} rules active)\n")
             return True
         return poll

@@ -23,8 +23,10 @@ from falcolib.state.threadinfo import ThreadInfo
 from falcolib.state.view import EventView
 
 
-def wanted_types() -> frozenset[int]:
-    """Event types the state engine must see to keep its tables right."""
+def wanted_types(enterless: bool = False) -> frozenset[int]:
+    """Event types the state engine must see to keep its tables right; with ``enterless``
+    (a live backend whose exits carry their call's parameters, read by a
+    ``State(enterless=True)``), without the enter events those exits make unneeded."""
     from falcolib.decode.table import EVENTS
     from falcolib.state.engine import parser_tables
     handlers, stored = parser_tables()
@@ -35,7 +37,11 @@ def wanted_types() -> frozenset[int]:
             out.add(info.code)
             # the other half of the enter/exit pair (pairing needs both)
             out.add(info.code ^ 1)
-    return frozenset(c for c in out if c < len(EVENTS))
+    out = frozenset(c for c in out if c < len(EVENTS))
+    if enterless:
+        from falcolib.state.engine import enterless_types
+        out -= enterless_types(out)
+    return out
 
 
 __all__ = ["State", "ThreadInfo", "FdInfo", "EventView", "wanted_types"]

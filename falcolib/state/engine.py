@@ -64,6 +64,43 @@ def parser_tables() -> tuple[dict, frozenset]:
     return handlers, frozenset(stored)
 
 
+# Enter events whose exit tells the state everything when the exit carries its call's
+# parameters (the current libs layouts, which the eBPF backend writes): open*/creat
+# (name, flags, dirfd in the exit), and calls whose enter only names the fd they use
+# (read/write/close... exits carry ``fd``). A live backend can skip these enters
+# (``wanted_types(enterless=True)``); captures keep sysdig's enter-based path.
+ENTERLESS_STORED = frozenset({"PPME_SYSCALL_OPEN_E", "PPME_SYSCALL_CREAT_E",
+                              "PPME_SYSCALL_OPENAT_2_E", "PPME_SYSCALL_OPENAT2_E"})
+ENTERLESS_HANDLED = frozenset({"PPME_SYSCALL_CLOSE_E"})   # close-in-progress: a race marker only
+
+
+def enterless_types(codes) -> frozenset[int]:
+    """The enter events among ``codes`` that an exit carrying its parameters makes unneeded."""
+    handlers, stored = parser_tables()
+    out = set()
+    for code in codes:
+        if not 0 <= code < len(EVENTS) - 1:
+            continue
+        info, exit_info = EVENTS[code], EVENTS[code + 1]
+        if info.dir != ">" or exit_info.dir != "<" or exit_info.name != info.name:
+            continue
+        if info.enum in handlers and info.enum not in ENTERLESS_HANDLED:
+            continue
+        if info.enum in stored and info.enum not in ENTERLESS_STORED:
+            continue
+        if _uses_fd_flag(code) and exit_info.index("fd") is None:
+            continue
+        out.add(code)
+    return frozenset(out)
+
+
+def _uses_fd_flag(code: int) -> bool:
+    from falcolib.state.sysdig_flags import FLAGS as SYSDIG_FLAGS
+    if code < len(SYSDIG_FLAGS):
+        return bool(SYSDIG_FLAGS[code] & 1)
+    return bool(EVENTS[code].flags & _EF_USES_FD)
+
+
 def _build_tables():
     from falcolib.state import proc_parsers
     handlers, stored = parser_tables()
@@ -74,6 +111,7 @@ def _build_tables():
     minor = [False] * n
     store = [False] * n
     hand = [None] * n
+    exit_fd = [-1] * n
     from falcolib.state.sysdig_flags import FLAGS as SYSDIG_FLAGS
     for code, info in enumerate(EVENTS):
         fl = info.flags
@@ -94,7 +132,11 @@ def _build_tables():
         fd_event[code] = bool(fl & (_EF_USES_FD | _EF_CREATES_FD | _EF_DESTROYS_FD))
         store[code] = info.enum in stored
         hand[code] = handlers.get(info.enum)
-    return kind, uses_fd, fd_event, store, hand, minor
+    for code, info in enumerate(EVENTS):
+        if info.dir == "<" and code and uses_fd[code]:
+            i = info.index("fd")
+            exit_fd[code] = -1 if i is None else i
+    return kind, uses_fd, fd_event, store, hand, minor, exit_fd
 
 
 _TABLES = None
@@ -106,12 +148,15 @@ class State:
     def __init__(self, snapshot: StateSnapshot | None = None, *,
                  max_threads: int = MAX_THREADS, max_fds: int = MAX_FDS_PER_PROCESS,
                  max_containers: int = 4096, host_tables: bool | None = None,
-                 sysdig_filter_order: bool = False, live: bool = False,
+                 sysdig_filter_order: bool = False, live: bool = False, enterless: bool = False,
                  purge_interval_ns: int = PURGE_INTERVAL_NS, thread_timeout_ns: int = THREAD_TIMEOUT_NS):
         global _TABLES
         if _TABLES is None:
             _TABLES = _build_tables()
-        self._kind, self._uses_fd, self.fd_event, self._store, self._handlers, minor = _TABLES
+        self._kind, self._uses_fd, self.fd_event, self._store, self._handlers, minor, exit_fd = _TABLES
+        # enterless: the backend may skip the enter events of enterless_types() (its exits
+        # carry their parameters); an unpaired exit then takes its fd from its own ``fd``
+        self._exit_fd = exit_fd if enterless else None
         # sysdig -r FILTER evaluates a filter before parsing events that do not modify
         # state (no EF_MODIFIES_STATE: read/write, switch, mmap...) and parses them only
         # if they pass; Falco parses every event first. With ``sysdig_filter_order`` the
@@ -400,6 +445,16 @@ class State:
                         # sysdig's tracer check attaches the last fd to a write exit
                         # before filtering, paired or not (parsers.cpp process_event)
                         fd = t.fds.get(t.lastevent_fd)
+                    elif self._exit_fd is not None:
+                        t.latency = 0
+                        i = self._exit_fd[etype]
+                        if i >= 0:
+                            fdnum = evt.value(i)
+                            if fdnum is not None:
+                                t.lastevent_fd = fdnum
+                                fd = t.fds.get(fdnum)
+                                if fd is not None:
+                                    fd.oldname = fd.name
         elif kind == _K_CONTAINER:
             t = None   # the handler puts the container's synthetic thread in the view
         else:

@@ -36,6 +36,9 @@ class EbpfBackend:
     """Live capture with eBPF. ``types``: event type codes wanted (None = all)."""
 
     name = "ebpf"
+    # exit events carry their call's parameters (fd, open's name/flags...): the state can
+    # skip most enter events (falcolib.engine.wanted_types(enterless=True))
+    exits_carry_params = True
 
     def __init__(self, types: Iterable[int] | None = None, *, ring_pages: int = 2048,
                  queue_bytes: int = 64 << 20, drain_ms: float = 5.0, snaplen: int = 80,
