@@ -66,17 +66,19 @@ def _found(text: str, loc: int) -> str:
     return repr(word)
 
 
-def compile(node, *, lookup=None):  # noqa: A001 - the agreed public name
+def compile(node, *, lookup=None, shared=None):  # noqa: A001 - the agreed public name
     """A matcher for a macro-free AST (see ``falcolib.filter.compiler``).
 
     ``matcher(view) -> bool``; ``matcher.evttypes``, ``.fields``, ``.source``.
     ``lookup`` resolves field names (default: ``falcolib.fields.lookup``).
     Raises FilterCompileError (with the field's position) for an unknown
     field, a bad argument, an operator the field's type refuses, a literal of
-    the wrong type, or a macro (Identifier) left unexpanded.
+    the wrong type, or a macro (Identifier) left unexpanded. ``shared``: a dict
+    shared by matchers run one after the other on each event (a rule set), so that
+    they extract each field once per event between them.
     """
     from falcolib.filter.compiler import compile_condition
-    return compile_condition(node, lookup=lookup)
+    return compile_condition(node, lookup=lookup, shared=shared)
 
 
 def evttypes(node) -> frozenset[int] | None:

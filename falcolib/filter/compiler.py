@@ -81,9 +81,28 @@ class _Operand:
         return "list" if self.is_list else literals.type_family(self.type)
 
 
+def per_event(extract):
+    """``extract`` remembering its last event's value: matchers compiled with one
+    ``shared`` dict (a rule set's rules) extract a field once per event between them.
+    Keyed by the Event object (kept alive, so never confused with a later one); only
+    for matchers evaluated after the event was applied to the state, as rules are."""
+    last = [None, None]
+
+    def extract_once(view):
+        evt = view.evt
+        if last[0] is evt:
+            return last[1]
+        value = extract(view)
+        last[0] = evt
+        last[1] = value
+        return value
+    return extract_once
+
+
 class _Codegen:
-    def __init__(self, lookup: Callable[[str], Field]):
+    def __init__(self, lookup: Callable[[str], Field], shared: dict | None = None):
         self.lookup = lookup
+        self.shared = shared
         self.names: dict[str, Any] = {}
         self.fields: set[str] = set()
         self._ids: dict[int, str] = {}
@@ -130,6 +149,11 @@ class _Codegen:
             return _Operand(ref, known.field, known.extract, known.type, known.is_list,
                             known.any_of, known.dynamic)
         operand = self._new_operand(ref)
+        if self.shared is not None:
+            once = self.shared.get(key)
+            if once is None:
+                once = self.shared[key] = per_event(operand.extract)
+            operand.extract = once
         self._operands[key] = operand
         return operand
 
@@ -440,11 +464,16 @@ def _convert_item(text: str, ftype: FieldType, lhs: _Operand):
         raise FilterCompileError(exc.message, position=lhs.ref.position) from None
 
 
-def compile_condition(node, *, lookup=None) -> Matcher:
-    """The matcher of ``node``: ``matcher(view) -> bool`` (see the module doc)."""
+def compile_condition(node, *, lookup=None, shared: dict | None = None) -> Matcher:
+    """The matcher of ``node``: ``matcher(view) -> bool`` (see the module doc).
+
+    ``shared``: one dict for several matchers evaluated on the same events one after
+    the other (a rule set): each field is then extracted once per event for all of
+    them (``per_event``). Not for a filter evaluated before the state parsed the event.
+    """
     if lookup is None:
         from falcolib.fields import lookup
-    gen = _Codegen(lookup)
+    gen = _Codegen(lookup, shared)
     body, locals_ = gen.finish(gen.expr(node))
     init = f"    {' = '.join(locals_)} = _NA\n" if locals_ else ""
     # a comparison Python cannot make (a field whose values change type, like

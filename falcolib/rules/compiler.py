@@ -182,6 +182,8 @@ class Compiler:
         cache = cache if cache is not None else {}
         self.matchers: dict = cache.setdefault("matchers", {})
         self.findings: dict = cache.setdefault("findings", {})
+        # field use -> its once-per-event extractor, shared by every rule of the load
+        self.shared_fields: dict = cache.setdefault("fields", {})
         self.lists: dict[str, tuple[ast.Literal, ...]] = {}
         self.used_lists: set[str] = set()
         self.used_macros: set[str] = set()
@@ -301,7 +303,9 @@ class Compiler:
         if hit is None:
             from falcolib.filter import compile as compile_filter
             try:
-                hit = compile_filter(node)
+                # the rules run one after the other on each event: a field is
+                # extracted once per event for all of them
+                hit = compile_filter(node, shared=self.shared_fields)
             except FilterCompileError as exc:
                 hit = exc
             self.matchers[node] = hit
