@@ -9,7 +9,7 @@ from falcolib.fields.catalogue import (
 
 # one module per field class; each declares its fields at import
 FIELD_MODULES = (
-    "evt", "proc", "thread", "fd", "fspath", "user", "group", "container", "k8s", "syslog",
+    "evt", "evt_time", "proc", "thread", "fd", "fspath", "user", "group", "container", "k8s", "syslog",
 )
 _loaded = False
 

@@ -68,6 +68,7 @@ class _Token:
 # that very extractor; tests/outputs check inline == extractor on captures.
 def _inline_forms() -> dict[str, tuple[Callable[[Any], bool], str, bool]]:
     from falcolib.fields import evt as E
+    from falcolib.fields import evt_time as ET
     from falcolib.fields import thread as TH
 
     def same(fn):
@@ -78,8 +79,8 @@ def _inline_forms() -> dict[str, tuple[Callable[[Any], bool], str, bool]]:
                           and f.extract.__name__ == "_get" and f.extract.__defaults__ == (attr,))
 
     return {
-        "evt.num": (same(E.evt_num), "e_.num", False),
-        "evt.rawtime": (same(E.evt_rawtime), "e_.ts", False),
+        "evt.num": (same(ET.evt_num), "e_.num", False),
+        "evt.rawtime": (same(ET.evt_rawtime), "e_.ts", False),
         "evt.cpu": (same(E.evt_cpu), "e_.cpu", False),
         "evt.dir": (same(E.evt_dir), "('<' if e_.type & 1 else '>')", False),
         "evt.type": (same(E.evt_type), "(NAMES[e_.type] if e_.type > 1 else e_.name)", False),
