@@ -96,6 +96,14 @@ def concatenate(dirpath: str | bytes, path: bytes | str | None) -> str:
     # sysdig counts the terminating NUL of the kernel's string in len2
     if len(dirpath) + len(path) + 2 > MAX_PATH:
         return "/PATH_TOO_LONG"
+    if path and b"./" not in path and b".." not in path and b"//" not in path \
+            and path[-1] != 0x2E and path.translate(_SANITIZE) == path:
+        # the common case, nothing to resolve or sanitize: what _append would build
+        out = path if path[0] == 0x2F else dirpath + path
+        if len(out) > 1 and out[-1] == 0x2F:
+            out = out[:-1]
+        return out.decode("ascii", "surrogateescape") if out.isascii() else \
+            out.decode("utf-8", "surrogateescape")
     if path and path[0] != 0x2F:
         out = bytearray(dirpath)
         _append(out, len(dirpath), path)
