@@ -285,6 +285,7 @@ class Engine:
                           enterless=getattr(backend, "exits_carry_params", False))
         process = state.process
         index = self.ruleset.matcher_for
+        by_type: list = [None] * 65536   # evt type -> its rules (matcher_for, looked up once)
         first = self.first
         stats = self.stats
         n = 0
@@ -295,13 +296,16 @@ class Engine:
                     stats.events = n
                     if poll(last_ts):
                         index, first = self.ruleset.matcher_for, self.first
+                        by_type = [None] * 65536
                 if self._stop:
                     break
                 continue
             n += 1
             last_ts = raw.ts
             view = process(Event(raw))
-            rules = index(raw.type)
+            rules = by_type[raw.type]
+            if rules is None:
+                rules = by_type[raw.type] = index(raw.type)
             if rules:
                 for rule in rules:
                     if rule.matcher(view):
@@ -315,6 +319,7 @@ class Engine:
                 stats.events = n
                 if poll(last_ts):
                     index, first = self.ruleset.matcher_for, self.first
+                    by_type = [None] * 65536
             if self._stop:
                 break
         stats.events = n

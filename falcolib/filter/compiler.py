@@ -96,6 +96,7 @@ def per_event(extract):
         last[0] = evt
         last[1] = value
         return value
+    extract_once.last = last   # read inline by the generated matchers (see _Codegen.finish)
     return extract_once
 
 
@@ -201,11 +202,20 @@ class _Codegen:
         """Resolve call placeholders: a field called at several places is extracted once
         per event, on first need, into a local (``_cN``, initially ``_NA``)."""
         shared = [name for name, n in self.calls.items() if n > 1]
+        call = {}
+        for name in self.calls:
+            last = getattr(self.names[name], "last", None)
+            if last is None:
+                call[name] = f"{name}(view)"
+            else:   # a per_event extractor: its remembered value read inline when it is this event's
+                memo = "_m" + name[2:]
+                self.names[memo] = last
+                call[name] = f"({memo}[1] if {memo}[0] is _e else {name}(view))"
         for name in shared:
             local = "_c" + name[2:]
             body = body.replace(f"\x00{name}\x00",
-                                f"({local} if {local} is not _NA else ({local} := {name}(view)))")
-        body = _PLACEHOLDER.sub(lambda m: f"{m.group(1)}(view)", body)
+                                f"({local} if {local} is not _NA else ({local} := {call[name]}))")
+        body = _PLACEHOLDER.sub(lambda m: call[m.group(1)], body)
         return body, ["_c" + name[2:] for name in shared]
 
     # -- comparisons ----------------------------------------------------------
@@ -476,6 +486,8 @@ def compile_condition(node, *, lookup=None, shared: dict | None = None) -> Match
     gen = _Codegen(lookup, shared)
     body, locals_ = gen.finish(gen.expr(node))
     init = f"    {' = '.join(locals_)} = _NA\n" if locals_ else ""
+    if shared is not None:
+        init += "    _e = view.evt\n"
     # a comparison Python cannot make (a field whose values change type, like
     # evt.rawarg.*) is false, and counted in matcher.type_errors[0]
     source = (f"def _matcher(view):\n{init}    try:\n        return {body}\n"
