@@ -282,7 +282,8 @@ class Engine:
         """
         if state is None:
             state = State(backend.snapshot(),
-                          enterless=getattr(backend, "exits_carry_params", False))
+                          enterless=getattr(backend, "exits_carry_params", False),
+                          live=getattr(backend, "live", False))
         process = state.process
         index = self.ruleset.matcher_for
         by_type: list = [None] * 65536   # evt type -> its rules (matcher_for, looked up once)

@@ -123,6 +123,12 @@ def parse_clone_exit(state, evt, view) -> None:
     if old is not None:
         if old.flags & CL_CLONE_INVERTED:
             return
+        if state.live and not old.is_dummy:
+            # Live, the kernel reports a vfork parent's return after the child has run
+            # (execve or exit): the child's own entry is newer than the caller's view. As
+            # current libs do (and unlike sysdig 0.29, which rebuilt the child from the
+            # parent, renaming an exec'd `mv` back to `sh`), keep the child as it is.
+            return
         _drop(state, childtid)
         collision = True
     child = ThreadInfo(childtid, childtid, tid)

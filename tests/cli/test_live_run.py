@@ -151,3 +151,4 @@ class TestDropsAreReported:
         line = next(x for x in err.splitlines() if x.startswith("Events dropped: "))
         assert int(line.split(": ")[1]) > 0
         assert "event drop detected" in err
+

@@ -36,6 +36,7 @@ class EbpfBackend:
     """Live capture with eBPF. ``types``: event type codes wanted (None = all)."""
 
     name = "ebpf"
+    live = True  # events happen now, in the kernel's order (State(live=True))
     # exit events carry their call's parameters (fd, open's name/flags...): the state can
     # skip most enter events (falcolib.engine.wanted_types(enterless=True))
     exits_carry_params = True

@@ -50,6 +50,7 @@ class KmodBackend:
     """
 
     name = "kmod"
+    live = True  # events happen now, in the kernel's order (State(live=True))
 
     def __init__(self, types: frozenset[int] | None = None, devices_glob: str | None = None,
                  snaplen: int | None = None, buffer_bytes_dim: int | None = None, *,

@@ -65,7 +65,10 @@ class TestCaptureReadBySysdig:
             [sysdig, "-r", str(cap), f"evt.type in (rename, renameat2) and evt.dir=< "
              f"and evt.arg.oldpath contains {token}", "-p", "%proc.name %evt.arg.newpath %evt.res"],
             capture_output=True, text=True, timeout=120).stdout.split()
-        assert renames == ["mv", f"{path}.new", "SUCCESS"]
+        # mv is vforked by sh: when the kernel reports sh's vfork return after mv ran, sysdig
+        # 0.29 rebuilds mv's thread from sh (tests/state/test_vfork_order.py), so "sh" is its
+        # answer then; the live state keeps "mv"
+        assert renames[0] in ("mv", "sh") and renames[1:] == [f"{path}.new", "SUCCESS"]
         execs = subprocess.run(
             [sysdig, "-r", str(cap), f"evt.type=execve and evt.dir=< and proc.cmdline contains {token}",
              "-p", "%proc.name %proc.pname"],
