@@ -135,6 +135,11 @@ with b:
     t0 = time.monotonic(); c0 = os.times()
     n = alerts = 0
     for raw in b:
+        if raw is None:  # idle tick
+            if stop:
+                b.stop()
+                stop = False
+            continue
         n += 1
         if not n & 255:
             lag = time.time_ns() - raw.ts

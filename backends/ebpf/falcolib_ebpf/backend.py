@@ -196,12 +196,17 @@ class EbpfBackend:
         num = self._num
         while True:
             with self._cond:
-                while not self._batches:
+                if not self._batches:
                     if self._stop.is_set() and (self._thread is None or not self._thread.is_alive()):
                         self._num = num
                         return
                     self._cond.wait(0.1)
-                chunk = self._batches.popleft()
+                chunk = self._batches.popleft() if self._batches else None
+            if chunk is None:
+                # an idle tick: the consumer polls (stop, --duration, reload, drop policy)
+                # even when no event arrives
+                yield None
+                continue
             for off, size in records(chunk):
                 rec = chunk[off:off + size]
                 end = size - 2

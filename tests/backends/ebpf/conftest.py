@@ -56,6 +56,8 @@ class LiveRecorder:
 
     def _run(self) -> None:
         for raw in self.backend:
+            if raw is None:  # idle tick
+                continue
             try:
                 evt = self._event(raw)
                 view = self.state.process(evt)
