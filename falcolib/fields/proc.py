@@ -279,80 +279,54 @@ def proc_fdusage(view):
     return len(mt.fds) * 100.0 / mt.fdlimit if mt.fdlimit > 0 else 0.0
 
 
-def _session_leader(view):
+def _leader(view, attr: str):
+    """The leader of the thread's session (``attr="sid"``) or process group (``"vpgid"``):
+    the process whose pid is that id, else the eldest ancestor sharing it (as sysdig)."""
     t = view.thread
     if t is None:
         return None
-    s = view.state.threads.get(t.sid)
-    if s is not None:
-        return s
+    lead = view.state.threads.get(getattr(t, attr))
+    if lead is not None:
+        return lead
     mt = view.state.main_thread(t)
     if mt is None:
         return None
+    key = getattr(mt, attr)
     for a in view.state.ancestors(mt):
-        if a.sid != mt.sid:
+        if getattr(a, attr) != key:
             break
         mt = a
     return mt
 
 
-@_field("proc.sname", T.CHARBUF, "the name of the current process's session leader: the process with pid=proc.sid or the eldest ancestor with the same sid.")
-def proc_sname(view):
-    s = _session_leader(view)
-    return None if s is None else s.comm
+def _leader_field(name: str, attr: str, leader_attr: str, desc: str) -> None:
+    def extract(view, _attr=attr, _leader_attr=leader_attr):
+        lead = _leader(view, _attr)
+        return None if lead is None else getattr(lead, _leader_attr)
+    extract.__name__ = name.replace(".", "_")
+    _field(name, T.CHARBUF, desc)(extract)
 
 
-@_field("proc.sid.exe", T.CHARBUF, "the first command line argument of the current process's session leader.")
-def proc_sid_exe(view):
-    s = _session_leader(view)
-    return None if s is None else s.exe
-
-
-@_field("proc.sid.exepath", T.CHARBUF, "the full executable path of the current process's session leader.")
-def proc_sid_exepath(view):
-    s = _session_leader(view)
-    return None if s is None else s.exepath
+for _attr, _what, _names in (
+        ("sid", "session leader", ("proc.sname", "proc.sid.exe", "proc.sid.exepath")),
+        ("vpgid", "process group leader", ("proc.vpgid.name", "proc.vpgid.exe",
+                                           "proc.vpgid.exepath"))):
+    _leader_field(_names[0], _attr, "comm",
+                  f"the name of the current process's {_what}"
+                  + (": the process with pid=proc.sid or the eldest ancestor with the same sid."
+                     if _attr == "sid" else "."))
+    _leader_field(_names[1], _attr, "exe",
+                  f"the first command line argument of the current process's "
+                  f"{'session leader' if _attr == 'sid' else 'group leader'}.")
+    _leader_field(_names[2], _attr, "exepath",
+                  f"the full executable path of the current process's "
+                  f"{'session leader' if _attr == 'sid' else 'group leader'}.")
 
 
 @_field("proc.is_sid_leader", T.BOOL, "true if this process is the leader of the process session (proc.sid == proc.vpid).")
 def proc_is_sid_leader(view):
     t = view.thread
     return None if t is None else t.sid == t.vpid
-
-
-def _group_leader(view):
-    t = view.thread
-    if t is None:
-        return None
-    g = view.state.threads.get(t.vpgid)
-    if g is not None:
-        return g
-    mt = view.state.main_thread(t)
-    if mt is None:
-        return None
-    for a in view.state.ancestors(mt):
-        if a.vpgid != mt.vpgid:
-            break
-        mt = a
-    return mt
-
-
-@_field("proc.vpgid.name", T.CHARBUF, "the name of the current process's process group leader.")
-def proc_vpgid_name(view):
-    g = _group_leader(view)
-    return None if g is None else g.comm
-
-
-@_field("proc.vpgid.exe", T.CHARBUF, "the first command line argument of the current process's group leader.")
-def proc_vpgid_exe(view):
-    g = _group_leader(view)
-    return None if g is None else g.exe
-
-
-@_field("proc.vpgid.exepath", T.CHARBUF, "the full executable path of the current process's group leader.")
-def proc_vpgid_exepath(view):
-    g = _group_leader(view)
-    return None if g is None else g.exepath
 
 
 @_field("proc.is_vpgid_leader", T.BOOL, "true if this process is the leader of the process group (proc.vpgid == proc.vpid).")
