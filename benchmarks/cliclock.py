@@ -78,3 +78,15 @@ def count_events(capture: Path) -> int:
 def describe(label: str, t: Timing, nevents: int) -> str:
     return (f"{label:<34} wall {t.wall:6.2f} s  cpu {t.cpu:6.2f} s  "
             f"{t.cpu / nevents * 1e6:6.3f} us/event (cpu)")
+
+
+def compare(title: str, sysdig_cmd: list[str], falcolib_cmd: list[str], repeat: int,
+            nevents: int, target: str = "") -> None:
+    """Time sysdig and falcolib on the same job and print both and their ratio."""
+    sd = measure(sysdig_cmd, repeat)
+    fl = measure(falcolib_cmd, repeat)
+    print(title)
+    print("  " + describe("sysdig", sd, nevents))
+    print("  " + describe("falcolib", fl, nevents))
+    rw, rc = fl.ratio(sd)
+    print(f"  ratio sysdig/falcolib: wall {rw:.2f}x  cpu {rc:.2f}x" + (f"  ({target})" if target else ""))

@@ -13,7 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from cliclock import DEFAULT_BIG, FALCOLIB, count_events, describe, measure, warm
+from cliclock import DEFAULT_BIG, FALCOLIB, compare, count_events, warm
 
 FORMATS = ["%evt.num %evt.type %proc.name", "%evt.num"]
 
@@ -32,13 +32,9 @@ def main(argv=None) -> int:
     warm(args.capture)
     print(f"capture {args.capture} ({n} events)")
     for fmt in args.formats or FORMATS:
-        sd = measure([sysdig, "-r", str(args.capture), "-p", fmt], args.repeat)
-        fl = measure(FALCOLIB + ["events", str(args.capture), "-p", fmt], args.repeat)
-        print(f"-p {fmt!r}")
-        print("  " + describe("sysdig", sd, n))
-        print("  " + describe("falcolib", fl, n))
-        rw, rc = fl.ratio(sd)
-        print(f"  ratio sysdig/falcolib: wall {rw:.2f}x  cpu {rc:.2f}x  (target >= 1)")
+        compare(f"-p {fmt!r}", [sysdig, "-r", str(args.capture), "-p", fmt],
+                FALCOLIB + ["events", str(args.capture), "-p", fmt], args.repeat, n,
+                "target >= 1")
     return 0
 
 

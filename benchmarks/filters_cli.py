@@ -14,7 +14,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from cliclock import DEFAULT_BIG, FALCOLIB, count_events, describe, measure, warm
+from cliclock import DEFAULT_BIG, FALCOLIB, compare, count_events, warm
 
 NAMES50 = ", ".join(f"prog{i}" for i in range(49)) + ", sshd"
 PATHS50 = ", ".join(f"/opt/app{i}" for i in range(49)) + ", /etc"
@@ -46,13 +46,9 @@ def main(argv=None) -> int:
     for k, (label, flt) in enumerate(FILTERS):
         if args.only is not None and k != args.only:
             continue
-        sd = measure([sysdig, "-r", str(args.capture), flt, "-p", "%evt.num"], args.repeat)
-        fl = measure(FALCOLIB + ["events", str(args.capture), flt, "-p", "%evt.num"], args.repeat)
-        print(f"[{k}] {label}: {flt[:90]}{'...' if len(flt) > 90 else ''}")
-        print("  " + describe("sysdig", sd, n))
-        print("  " + describe("falcolib", fl, n))
-        rw, rc = fl.ratio(sd)
-        print(f"  ratio sysdig/falcolib: wall {rw:.2f}x  cpu {rc:.2f}x")
+        compare(f"[{k}] {label}: {flt[:90]}{'...' if len(flt) > 90 else ''}",
+                [sysdig, "-r", str(args.capture), flt, "-p", "%evt.num"],
+                FALCOLIB + ["events", str(args.capture), flt, "-p", "%evt.num"], args.repeat, n)
     return 0
 
 
