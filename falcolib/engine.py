@@ -15,6 +15,7 @@ import attrs
 
 from falcolib.backend.model import BackendStats
 from falcolib.decode.event import Event
+from falcolib.decode.table import SYSDIG_EVENT_MAX
 from falcolib.decode.visibility import CONTAINER_TYPES, sysdig_hides
 from falcolib.state import State
 from falcolib.state.view import EventView
@@ -76,7 +77,9 @@ def hidden_types() -> list[bool]:
     """Per event type code (0..65535): whether sysdig never prints it, whatever its flags."""
     global _HIDDEN
     if _HIDDEN is None:
-        _HIDDEN = [sysdig_hides(t) for t in range(1 << 16)]
+        # sysdig_hides(t) is True for every t >= SYSDIG_EVENT_MAX: only the codes below ask
+        _HIDDEN = [sysdig_hides(t) for t in range(SYSDIG_EVENT_MAX)]
+        _HIDDEN += [True] * ((1 << 16) - SYSDIG_EVENT_MAX)
     return _HIDDEN
 
 

@@ -51,22 +51,25 @@ def run(args) -> int:
     used = set(fmt.field_names)
     if matcher is not None:
         used |= matcher.fields
-    if needs_state(used):
-        from falcolib.state import State
-        from falcolib_scap import ScapBackend
-        types = wanted_types(matcher.evttypes) if matcher is not None else None
-        with ScapBackend(args.file, types=types) as backend:
+    from falcolib.scap.reader import ScapReader
+    stateful = needs_state(used)
+    types = matcher.evttypes if matcher is not None else None
+    if stateful and types is not None:
+        types = wanted_types(types)
+    # without state, the event alone answers every field: no snapshot, no state, and
+    # only the filter's event types are decoded
+    with ScapReader(args.file, types=types) as reader:
+        state = None
+        if stateful:
+            from falcolib.state import State
             # as sysdig -r FILTER: events that do not change the state are parsed only
             # when they pass the filter (State.settle/discard)
-            state = State(backend.snapshot(), sysdig_filter_order=matcher is not None)
-            _print(iter(backend), state, matcher, fmt, args)
-    else:
-        # the event alone answers every field: no snapshot, no state, and only
-        # the filter's event types are decoded
-        from falcolib.scap.reader import ScapReader
-        types = matcher.evttypes if matcher is not None else None
-        with ScapReader(args.file, types=types) as reader:
-            _print(reader.events(), None, matcher, fmt, args)
+            state = State(reader.snapshot(), sysdig_filter_order=matcher is not None)
+        printer = None
+        if matcher is None and not args.json and args.limit is None:
+            from falcolib.cli.events_fast import make_printer
+            printer = make_printer(reader, fmt, state, _escape_mode(args) is not None)
+        _print(reader.events(), state, matcher, fmt, args, printer)
     return 0
 
 
@@ -79,8 +82,17 @@ _ESCAPES.update({0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"})
 CONTROL_ESCAPES = str.maketrans(_ESCAPES)
 
 
-def _print(source, state, matcher, fmt, args) -> None:
-    """Print the views of ``source`` that sysdig shows and ``matcher`` accepts."""
+def _escape_mode(args):
+    """The translation table for control characters, or None (see --escape)."""
+    mode = getattr(args, "escape", "auto")
+    if mode == "auto":
+        mode = "always" if sys.stdout.isatty() else "never"
+    return CONTROL_ESCAPES if mode == "always" else None
+
+
+def _print(source, state, matcher, fmt, args, printer=None) -> None:
+    """Print the views of ``source`` that sysdig shows and ``matcher`` accepts (with a
+    C ``printer``, in between the lines it formats itself)."""
     from falcolib.engine import shown_views
 
     limit = args.limit
@@ -91,10 +103,10 @@ def _print(source, state, matcher, fmt, args) -> None:
     as_json = args.json
     values = fmt.values
     render = fmt.line_function()
-    mode = getattr(args, "escape", "auto")
-    if mode == "auto":
-        mode = "always" if out.isatty() else "never"
-    escape = CONTROL_ESCAPES if mode == "always" else None
+    escape = _escape_mode(args)
+    if printer is not None:
+        _print_fast(shown_views(source, state=state, matcher=matcher), render, escape, printer)
+        return
     for view in shown_views(source, state=state, matcher=matcher):
         if as_json:
             line = json.dumps(values(view), default=str, ensure_ascii=False)
@@ -116,3 +128,24 @@ def _print(source, state, matcher, fmt, args) -> None:
         lines.append("")
         out.write("\n".join(lines))
     out.flush()
+
+
+def _print_fast(views, render, escape, printer) -> None:
+    """The lines of ``views`` (the events the C printer left to Python) go into the
+    printer's buffer, encoded as stdout would; the buffer is written in large pieces."""
+    out = sys.stdout
+    out.flush()
+    sink = out.buffer
+    encoding, errors = out.encoding, out.errors
+    write, take = printer.write, printer.take
+    for view in views:
+        line = render(view)
+        if line is None:
+            continue
+        if escape is not None and not line.isprintable():
+            line = line.translate(escape)
+        write((line + "\n").encode(encoding, errors))
+        if printer.pending >= 1 << 20:
+            sink.write(take())
+    sink.write(take())
+    sink.flush()

@@ -13,29 +13,15 @@ the column of the real problem.
 """
 from __future__ import annotations
 
-import contextvars
 import re
 
 import pyparsing as pp
 
-from falcolib.errors import Position
 from falcolib.filter import ast, quoting
 from falcolib.filter.operators import (
     LIST_OPS, NUMERIC_OPS, STRING_OPS, VAL, Operator, Transformer, symbol_spellings,
 )
-
-# (file, first line, first column) of the text being parsed, for node positions
-_ORIGIN: contextvars.ContextVar[tuple[str, int, int]] = contextvars.ContextVar(
-    "filter_origin", default=("", 1, 1))
-
-
-def position_at(text: str, loc: int, origin: tuple[str, int, int] | None = None) -> Position:
-    """The Position of offset ``loc`` of ``text``, which starts at ``origin``."""
-    file, line, column = origin if origin is not None else _ORIGIN.get()
-    nl = text.rfind("\n", 0, loc)
-    if nl < 0:
-        return Position(file, line, column + loc)
-    return Position(file, line + text.count("\n", 0, loc), loc - nl)
+from falcolib.filter.position import ORIGIN as _ORIGIN, position_at  # noqa: F401 (re-exported)
 
 
 def _keyword(word: str) -> pp.Keyword:
@@ -66,7 +52,7 @@ NUMBER = pp.Regex(quoting.NUMBER.pattern).set_name("number")
 
 # ---- fields ----------------------------------------------------------------
 
-FIELD_NAME = pp.Regex(r"[a-zA-Z]+[a-zA-Z0-9_]*(?:\.[a-zA-Z]+[a-zA-Z0-9_]*)+").set_name("field")
+FIELD_NAME = pp.Regex(quoting.FIELD_NAME.pattern).set_name("field")
 _ARG = (pp.Suppress("[").leave_whitespace()
         - (QUOTED.copy().leave_whitespace()
            | pp.Regex(quoting.FIELD_ARG_BARE.pattern).leave_whitespace()).set_name("field argument")

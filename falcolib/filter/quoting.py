@@ -20,6 +20,7 @@ BARE_STRING = re.compile(r"""[^()"'\s\x08=,]+""")
 QUOTED_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|' + r"'(?:[^'\\]|\\.)*'", re.S)
 IDENTIFIER = re.compile(r"[a-zA-Z]+[a-zA-Z0-9_]*")
 NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|[+\-]?[0-9]+\.?[0-9]*(?:[eE][+\-][0-9]+)?")
+FIELD_NAME = re.compile(r"[a-zA-Z]+[a-zA-Z0-9_]*(?:\.[a-zA-Z]+[a-zA-Z0-9_]*)+")
 FIELD_ARG_BARE = re.compile(r"""[^\]\["'\s\x08]+""")
 
 

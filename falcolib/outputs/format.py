@@ -280,6 +280,20 @@ class Formatter:
         exec(compile("\n".join(lines), f"<format {self.format!r}>", "exec"), env)  # noqa: S102
         return env["render"]
 
+    def plan(self) -> list[tuple[str, object]] | None:
+        """This format as ``("text", bytes)`` and ``("field", name)`` parts when every
+        field is one the C printer (falcolib._speedups.Printer) reads exactly as the
+        generated function does (an inline form, no argument, no width); else None."""
+        parts: list[tuple[str, object]] = []
+        for p in self._parts:
+            if type(p) is str:
+                parts.append(("text", p.encode("utf-8", "surrogateescape")))
+            elif p.width or inline_form(p) is None:
+                return None
+            else:
+                parts.append(("field", p.field.name))
+        return parts
+
     @property
     def fields(self) -> tuple[str, ...]:
         return tuple(t.key for t in self._tokens)

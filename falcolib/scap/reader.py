@@ -88,6 +88,7 @@ class ScapReader:
         self._in_preamble = True
         self._gen = None
         self._stop_requested = False
+        self._fast = None         # set_fast(): a falcolib._speedups.Printer and its hook
 
     # ------------------------------------------------------------ plumbing
 
@@ -249,6 +250,15 @@ class ScapReader:
             raise ValueError("set_types() after the events started has no effect")
         self._types = types
 
+    def set_fast(self, printer, before: Callable[[], None] | None = None) -> None:
+        """Let ``printer`` (a ``falcolib._speedups.Printer``) consume the events it can
+        handle, in C, between the events yielded; ``before()`` runs each time before it
+        does (e.g. to apply the state's pending removals). Yielded events are those the
+        printer stopped at, filtered by ``types`` as usual."""
+        if self._consumed:
+            raise ValueError("set_fast() after the events started has no effect")
+        self._fast = (printer, before)
+
     def stop(self) -> None:
         """End the iteration: at once when called between two events (from the
         consuming loop), otherwise (another thread, a signal handler while
@@ -277,6 +287,12 @@ class ScapReader:
             cap = MAX_EVENT_BLOCK - 14
             v2 = _V2
             num = self.events_read
+            fast = before = fast_run = c_skip = wanted = None
+            if self._fast is not None and not headers_only:
+                fast, before = self._fast
+                fast_run = fast.run
+            elif types is not None and not headers_only:
+                c_skip, wanted = _c_skipper(types, max_type)
             while True:
                 buf = self._buf
                 pos = self._pos
@@ -292,6 +308,24 @@ class ScapReader:
                         yield h
                         num += 1
                         pos = nxt
+                elif fast is not None:
+                    # the C printer takes every event it can; this loop frames the one
+                    # it stopped at exactly as the loops below do
+                    while pos <= limit:
+                        if before is not None:
+                            before()
+                        pos, num = fast_run(buf, pos, end, num)
+                        if pos > limit:
+                            break
+                        bt, bl, cpu, ts, tid, elen, etype, nparams = unpack(buf, pos)
+                        if bt != v2 or pos + bl > end or not 26 <= elen <= bl - 14 <= cap \
+                                or etype >= max_type:
+                            break
+                        num += 1
+                        if types is None or etype in types:
+                            yield tuple_new(raw_event, (ts, tid, etype, nparams, cpu, buf, pos + 10,
+                                                        elen, 26, 0, num))
+                        pos += bl
                 elif types is None:
                     while pos <= limit:
                         bt, bl, cpu, ts, tid, elen, etype, nparams = unpack(buf, pos)
@@ -301,6 +335,23 @@ class ScapReader:
                         num += 1
                         yield tuple_new(raw_event, (ts, tid, etype, nparams, cpu, buf, pos + 10,
                                                     elen, 26, 0, num))
+                        pos += bl
+                elif c_skip is not None:
+                    # skipping by type in C (falcolib._speedups.skip): Python sees only
+                    # the events wanted and whatever the C loop would not frame
+                    while pos <= limit:
+                        pos, skipped = c_skip(buf, pos, end, wanted, max_type)
+                        num += skipped
+                        if pos > limit:
+                            break
+                        bt, bl, cpu, ts, tid, elen, etype, nparams = unpack(buf, pos)
+                        if bt != v2 or pos + bl > end or not 26 <= elen <= bl - 14 <= cap \
+                                or etype >= max_type:
+                            break
+                        num += 1
+                        if etype in types:
+                            yield tuple_new(raw_event, (ts, tid, etype, nparams, cpu, buf, pos + 10,
+                                                        elen, 26, 0, num))
                         pos += bl
                 else:
                     # skipping by type: read only what the checks need (no int objects
@@ -402,6 +453,16 @@ class ScapReader:
         raise self._error(self._base + eoff, "cannot work out the parameter count of an "
                                              f"old-format event of type {etype}: its parameter "
                                              f"lengths do not add up to its length {elen}")
+
+
+def _c_skipper(types: frozenset[int], max_type: int):
+    """(falcolib._speedups.skip, one byte per type: wanted) or (None, None) without the
+    C extension (or with FALCOLIB_PURE set: the pure-Python loops, for comparisons)."""
+    from falcolib.speedups import speedups
+    mod = speedups()
+    if mod is None:
+        return None, None
+    return mod.skip, bytes(1 if t in types else 0 for t in range(max_type))
 
 
 def open_capture(path, **kw) -> ScapReader:

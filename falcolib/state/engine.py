@@ -386,14 +386,25 @@ class State:
             if t is not None and self._kind[d[1].type] != _K_SKIP:
                 t.lastevent_type = -2
 
-    def process(self, evt) -> EventView:
-        """Apply ``evt`` to the state and return its view."""
+    def placeholder_types(self) -> frozenset[int]:
+        """The event types whose processing makes a "<NA>" thread for an unknown tid."""
+        return frozenset(t for t, k in enumerate(self._kind) if k in (_K_ENTER, _K_EXIT))
+
+    def flush_pending(self) -> None:
+        """Apply what waits for the next event: the held-back parser's fate (discarded
+        unless settled), the closed fds and the exited thread. process() does it first;
+        a consumer that skips events (falcolib._speedups) calls it before skipping."""
         if self._deferred is not None:
             self.discard()
         if self._fds_to_remove:
             self._flush_fds()
         if self._tid_to_remove != -1:
             self._remove_thread(self._tid_to_remove)
+
+    def process(self, evt) -> EventView:
+        """Apply ``evt`` to the state and return its view."""
+        if self._deferred is not None or self._fds_to_remove or self._tid_to_remove != -1:
+            self.flush_pending()
         self.events += 1
         etype = evt.type
         ts = evt.ts

@@ -1,0 +1,582 @@
+/*
+ * falcolib._speedups: the two per-event loops of a capture replay that Python
+ * cannot make fast enough, written in C. Both walk the same framing the Python
+ * fast path of falcolib/scap/reader.py walks (an EV_BLOCK_TYPE_V2 block with
+ * a 26-byte event header) and stop, without consuming it, at the first event
+ * they are not meant to handle, so the Python path stays the one authority for
+ * everything unusual (other block types, truncation, errors, state changes).
+ *
+ *  skip(buf, pos, end, wanted, max_type) -> (pos, count)
+ *      Steps over the events whose type is not marked in ``wanted`` (one byte
+ *      per type). Used when a consumer asked for some event types only.
+ *
+ *  Printer(actions, plan, require_all, type_names, syscall_names, threads,
+ *          thread_type, escape)
+ *      .run(buf, pos, end, num) -> (pos, num) formats the events whose action
+ *      is SHOW with a format made only of fields the event header and the
+ *      thread table answer (falcolib.outputs.format.Formatter.plan()), skips
+ *      those whose action is SKIP, and stops at any other (ACTION_PYTHON) or
+ *      whenever a value needs Python (a string that is not plain UTF-8, an
+ *      unknown thread on an event whose parsing would create it, ...).
+ *      Lines are kept in an internal buffer: .write(bytes) appends the lines
+ *      Python printed itself in between, .take() returns and clears it.
+ *
+ * Nothing here parses attacker-controlled strings beyond copying them: the
+ * strings come from Python str objects already decoded by falcolib.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <stdint.h>
+#include <string.h>
+
+#define EV_BLOCK_TYPE_V2 0x216u
+#define FAST_SIZE 36               /* block header + cpu + 26-byte event header */
+#define MAX_EVENT_BLOCK (8 + (1 << 16))
+#define EVENT_CAP (MAX_EVENT_BLOCK - 14)
+#define OUT_LIMIT (1 << 20)        /* run() returns once this much text is waiting */
+
+enum { ACTION_PYTHON = 0, ACTION_SKIP = 1, ACTION_SHOW = 2 };
+enum { ENTER_EXIT = 4 };   /* action flag: an unknown thread here would be created by Python */
+
+enum {
+    F_LITERAL = 0, F_EVT_NUM, F_EVT_RAWTIME, F_EVT_CPU, F_EVT_DIR, F_EVT_TYPE,
+    F_THREAD_TID, F_PROC_NAME, F_PROC_PID, F_PROC_EXE, F_COUNT
+};
+static const char *FIELD_NAMES[F_COUNT] = {
+    "", "evt.num", "evt.rawtime", "evt.cpu", "evt.dir", "evt.type",
+    "thread.tid", "proc.name", "proc.pid", "proc.exe",
+};
+
+static inline uint16_t rd16(const unsigned char *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static inline uint32_t rd32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t rd64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/* The checks of the Python fast path: a v2 event block wholly inside the buffer
+ * whose event fits it, of a type below max_type. */
+static inline int framed(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end,
+                         unsigned max_type, uint32_t *blen, uint16_t *etype)
+{
+    if (pos + FAST_SIZE > end)
+        return 0;
+    const unsigned char *p = b + pos;
+    uint32_t bt = rd32(p), bl = rd32(p + 4), elen = rd32(p + 26);
+    uint16_t t = rd16(p + 30);
+    if (bt != EV_BLOCK_TYPE_V2 || pos + (Py_ssize_t)bl > end)
+        return 0;
+    if (elen < 26 || bl < 14 || elen > bl - 14 || bl - 14 > EVENT_CAP || t >= max_type)
+        return 0;
+    *blen = bl;
+    *etype = t;
+    return 1;
+}
+
+static PyObject *
+speed_skip(PyObject *self, PyObject *args)
+{
+    Py_buffer buf, wanted;
+    Py_ssize_t pos, end;
+    unsigned int max_type;
+    if (!PyArg_ParseTuple(args, "y*nny*I", &buf, &pos, &end, &wanted, &max_type))
+        return NULL;
+    if (end > buf.len)
+        end = buf.len;
+    if ((Py_ssize_t)max_type > wanted.len)
+        max_type = (unsigned int)wanted.len;
+    const unsigned char *b = buf.buf, *w = wanted.buf;
+    Py_ssize_t count = 0;
+    uint32_t bl;
+    uint16_t t;
+    while (pos >= 0 && framed(b, pos, end, max_type, &bl, &t) && !w[t]) {
+        pos += bl;
+        count++;
+    }
+    PyBuffer_Release(&buf);
+    PyBuffer_Release(&wanted);
+    return Py_BuildValue("nn", pos, count);
+}
+
+/* ------------------------------------------------------------------ Printer */
+
+typedef struct {
+    PyObject_HEAD
+    unsigned char *actions;
+    Py_ssize_t nactions;
+    int *kinds;              /* the plan: field codes, F_LITERAL for text */
+    PyObject **literals;     /* bytes for F_LITERAL parts, else NULL */
+    Py_ssize_t nparts;
+    int require_all;
+    int escape;              /* fall back to Python for any control or non-ASCII byte */
+    int uses_thread;
+    PyObject *type_names;    /* tuple of bytes, one per type */
+    PyObject *syscall_names; /* tuple of bytes, one per syscall id */
+    PyObject *threads;       /* dict tid -> ThreadInfo, or None */
+    PyTypeObject *thread_type;
+    Py_ssize_t off_comm, off_pid, off_exe;
+    char *out;
+    Py_ssize_t out_len, out_cap;
+} Printer;
+
+static int
+member_offset(PyTypeObject *type, const char *name, Py_ssize_t *off)
+{
+    PyObject *d = PyObject_GetAttrString((PyObject *)type, name);
+    if (d == NULL)
+        return -1;
+    if (!Py_IS_TYPE(d, &PyMemberDescr_Type)) {
+        Py_DECREF(d);
+        PyErr_Format(PyExc_TypeError, "%s.%s is not a slot", type->tp_name, name);
+        return -1;
+    }
+    PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+    if (m->type != T_OBJECT_EX) {
+        Py_DECREF(d);
+        PyErr_Format(PyExc_TypeError, "%s.%s is not an object slot", type->tp_name, name);
+        return -1;
+    }
+    *off = m->offset;
+    Py_DECREF(d);
+    return 0;
+}
+
+static void
+Printer_dealloc(Printer *self)
+{
+    for (Py_ssize_t i = 0; i < self->nparts; i++)
+        Py_XDECREF(self->literals ? self->literals[i] : NULL);
+    PyMem_Free(self->literals);
+    PyMem_Free(self->kinds);
+    PyMem_Free(self->actions);
+    PyMem_Free(self->out);
+    Py_XDECREF(self->type_names);
+    Py_XDECREF(self->syscall_names);
+    Py_XDECREF(self->threads);
+    Py_XDECREF(self->thread_type);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+Printer_init(Printer *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"actions", "plan", "require_all", "type_names", "syscall_names",
+                             "threads", "thread_type", "escape", NULL};
+    Py_buffer actions;
+    PyObject *plan, *type_names, *syscall_names, *threads, *thread_type;
+    int require_all, escape;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*OpO!O!OOp", kwlist, &actions, &plan,
+                                     &require_all, &PyTuple_Type, &type_names,
+                                     &PyTuple_Type, &syscall_names, &threads, &thread_type,
+                                     &escape))
+        return -1;
+    if (self->actions != NULL) {
+        PyBuffer_Release(&actions);
+        PyErr_SetString(PyExc_TypeError, "Printer is initialised once");
+        return -1;
+    }
+    self->actions = PyMem_Malloc(actions.len ? actions.len : 1);
+    if (self->actions == NULL) {
+        PyBuffer_Release(&actions);
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(self->actions, actions.buf, actions.len);
+    self->nactions = actions.len;
+    PyBuffer_Release(&actions);
+    self->require_all = require_all;
+    self->escape = escape;
+
+    PyObject *seq = PySequence_Fast(plan, "plan must be a sequence");
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    self->kinds = PyMem_Calloc(n ? n : 1, sizeof(int));
+    self->literals = PyMem_Calloc(n ? n : 1, sizeof(PyObject *));
+    if (self->kinds == NULL || self->literals == NULL) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->nparts = n;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        /* each part: ("text", bytes) or ("field", name) */
+        PyObject *part = PySequence_Fast_GET_ITEM(seq, i);
+        const char *what;
+        PyObject *val;
+        if (!PyArg_ParseTuple(part, "sO", &what, &val)) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        if (strcmp(what, "text") == 0) {
+            if (!PyBytes_Check(val)) {
+                Py_DECREF(seq);
+                PyErr_SetString(PyExc_TypeError, "text parts are bytes");
+                return -1;
+            }
+            self->kinds[i] = F_LITERAL;
+            Py_INCREF(val);
+            self->literals[i] = val;
+            continue;
+        }
+        const char *name = PyUnicode_Check(val) ? PyUnicode_AsUTF8(val) : NULL;
+        int code = -1;
+        for (int f = 1; name != NULL && f < F_COUNT; f++)
+            if (strcmp(name, FIELD_NAMES[f]) == 0)
+                code = f;
+        if (code < 0) {
+            Py_DECREF(seq);
+            PyErr_Format(PyExc_ValueError, "field %R cannot be printed here", val);
+            return -1;
+        }
+        self->kinds[i] = code;
+        if (code >= F_PROC_NAME)
+            self->uses_thread = 1;
+    }
+    Py_DECREF(seq);
+    Py_INCREF(type_names);
+    self->type_names = type_names;
+    Py_INCREF(syscall_names);
+    self->syscall_names = syscall_names;
+    Py_INCREF(threads);
+    self->threads = threads;
+    if (self->uses_thread) {
+        if (!PyDict_Check(threads) || !PyType_Check(thread_type)) {
+            PyErr_SetString(PyExc_TypeError, "thread fields need a threads dict and its type");
+            return -1;
+        }
+        if (member_offset((PyTypeObject *)thread_type, "comm", &self->off_comm) < 0 ||
+            member_offset((PyTypeObject *)thread_type, "pid", &self->off_pid) < 0 ||
+            member_offset((PyTypeObject *)thread_type, "exe", &self->off_exe) < 0)
+            return -1;
+    }
+    Py_INCREF(thread_type);
+    self->thread_type = (PyTypeObject *)thread_type;
+    return 0;
+}
+
+static int
+out_reserve(Printer *self, Py_ssize_t more)
+{
+    if (self->out_len + more <= self->out_cap)
+        return 0;
+    Py_ssize_t cap = self->out_cap ? self->out_cap : 1 << 16;
+    while (cap < self->out_len + more)
+        cap *= 2;
+    char *p = PyMem_Realloc(self->out, cap);
+    if (p == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->out = p;
+    self->out_cap = cap;
+    return 0;
+}
+
+static inline int
+out_put(Printer *self, const char *s, Py_ssize_t n)
+{
+    if (out_reserve(self, n) < 0)
+        return -1;
+    memcpy(self->out + self->out_len, s, n);
+    self->out_len += n;
+    return 0;
+}
+
+static inline int
+out_u64(Printer *self, uint64_t v)
+{
+    char tmp[24];
+    int i = 24;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return out_put(self, tmp + i, 24 - i);
+}
+
+static inline int
+out_i64(Printer *self, int64_t v)
+{
+    if (v < 0) {
+        if (out_put(self, "-", 1) < 0)
+            return -1;
+        return out_u64(self, (uint64_t)0 - (uint64_t)v);
+    }
+    return out_u64(self, (uint64_t)v);
+}
+
+/* 1: all bytes printable ASCII; used in escape mode, where Python decides the rest */
+static inline int
+plain_ascii(const char *s, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/* 1 written, 0 needs Python, -1 error */
+static int
+put_str(Printer *self, PyObject *s)
+{
+    if (!PyUnicode_Check(s))
+        return 0;
+    Py_ssize_t n;
+    const char *u = PyUnicode_AsUTF8AndSize(s, &n);
+    if (u == NULL) {      /* surrogates from undecodable bytes: Python prints those */
+        PyErr_Clear();
+        return 0;
+    }
+    if (self->escape && !plain_ascii(u, n))
+        return 0;
+    return out_put(self, u, n) < 0 ? -1 : 1;
+}
+
+static int
+put_bytes_obj(Printer *self, PyObject *b)
+{
+    if (!PyBytes_Check(b))
+        return 0;
+    const char *s = PyBytes_AS_STRING(b);
+    Py_ssize_t n = PyBytes_GET_SIZE(b);
+    if (self->escape && !plain_ascii(s, n))
+        return 0;
+    return out_put(self, s, n) < 0 ? -1 : 1;
+}
+
+/* evt.type: the table's name, the syscall's for generic events (their first
+ * parameter, a 2-byte syscall id). 1 written, 0 needs Python, -1 error. */
+static int
+put_type(Printer *self, const unsigned char *ev, uint32_t elen, uint16_t t, uint32_t nparams)
+{
+    if (t <= 1) {
+        Py_ssize_t base = 26;
+        if (nparams == 0 || base + 2 * (Py_ssize_t)nparams + 2 > (Py_ssize_t)elen ||
+            rd16(ev + base) != 2)
+            return 0;
+        uint16_t sc = rd16(ev + base + 2 * nparams);
+        if (sc < PyTuple_GET_SIZE(self->syscall_names))
+            return put_bytes_obj(self, PyTuple_GET_ITEM(self->syscall_names, sc));
+    }
+    if (t >= PyTuple_GET_SIZE(self->type_names))
+        return 0;
+    return put_bytes_obj(self, PyTuple_GET_ITEM(self->type_names, t));
+}
+
+/* One line for the event at ev; 1 done (maybe nothing printed), 0 needs Python, -1 error */
+static int
+format_event(Printer *self, const unsigned char *blk, uint64_t num, unsigned char action)
+{
+    const unsigned char *ev = blk + 10;
+    uint16_t cpu = rd16(blk + 8);
+    uint64_t ts = rd64(ev);
+    int64_t tid = (int64_t)rd64(ev + 8);
+    uint32_t elen = rd32(ev + 16);
+    uint16_t t = rd16(ev + 20);
+    uint32_t nparams = rd32(ev + 22);
+    PyObject *thread = NULL;
+
+    if (self->uses_thread) {
+        PyObject *key = PyLong_FromLongLong(tid);
+        if (key == NULL)
+            return -1;
+        thread = PyDict_GetItemWithError(self->threads, key);   /* borrowed */
+        Py_DECREF(key);
+        if (thread == NULL) {
+            if (PyErr_Occurred())
+                return -1;
+            if (action & ENTER_EXIT)
+                return 0;   /* Python makes sysdig's placeholder thread */
+        } else if (Py_TYPE(thread) != self->thread_type) {
+            return 0;
+        }
+    }
+    Py_ssize_t start = self->out_len;
+    for (Py_ssize_t i = 0; i < self->nparts; i++) {
+        int r = 1;
+        PyObject *v = NULL;
+        switch (self->kinds[i]) {
+        case F_LITERAL:
+            r = out_put(self, PyBytes_AS_STRING(self->literals[i]),
+                        PyBytes_GET_SIZE(self->literals[i])) < 0 ? -1 : 1;
+            break;
+        case F_EVT_NUM: r = out_u64(self, num) < 0 ? -1 : 1; break;
+        case F_EVT_RAWTIME: r = out_u64(self, ts) < 0 ? -1 : 1; break;
+        case F_EVT_CPU: r = out_u64(self, cpu) < 0 ? -1 : 1; break;
+        case F_EVT_DIR: r = out_put(self, (t & 1) ? "<" : ">", 1) < 0 ? -1 : 1; break;
+        case F_EVT_TYPE: r = put_type(self, ev, elen, t, nparams); break;
+        case F_THREAD_TID: r = out_i64(self, tid) < 0 ? -1 : 1; break;
+        case F_PROC_NAME:
+        case F_PROC_PID:
+        case F_PROC_EXE: {
+            Py_ssize_t off = self->kinds[i] == F_PROC_NAME ? self->off_comm
+                           : self->kinds[i] == F_PROC_PID ? self->off_pid : self->off_exe;
+            if (thread != NULL)
+                v = *(PyObject **)((char *)thread + off);
+            if (v == NULL || v == Py_None) {
+                if (self->require_all) {
+                    self->out_len = start;   /* sysdig prints nothing for this event */
+                    return 1;
+                }
+                r = out_put(self, "<NA>", 4) < 0 ? -1 : 1;
+            } else if (self->kinds[i] == F_PROC_PID) {
+                if (!PyLong_CheckExact(v)) {
+                    r = 0;
+                } else {
+                    long long p = PyLong_AsLongLong(v);
+                    if (p == -1 && PyErr_Occurred()) {
+                        PyErr_Clear();
+                        r = 0;
+                    } else {
+                        r = out_i64(self, p) < 0 ? -1 : 1;
+                    }
+                }
+            } else {
+                r = put_str(self, v);
+            }
+            break;
+        }
+        }
+        if (r <= 0) {
+            self->out_len = start;
+            return r;
+        }
+    }
+    if (out_put(self, "\n", 1) < 0) {
+        self->out_len = start;
+        return -1;
+    }
+    return 1;
+}
+
+static PyObject *
+Printer_run(Printer *self, PyObject *args)
+{
+    Py_buffer buf;
+    Py_ssize_t pos, end;
+    unsigned long long num;
+    if (!PyArg_ParseTuple(args, "y*nnK", &buf, &pos, &end, &num))
+        return NULL;
+    if (end > buf.len)
+        end = buf.len;
+    const unsigned char *b = buf.buf;
+    unsigned max_type = (unsigned)self->nactions;
+    uint32_t bl;
+    uint16_t t;
+    int failed = 0;
+    while (pos >= 0 && self->out_len < OUT_LIMIT && framed(b, pos, end, max_type, &bl, &t)) {
+        unsigned char a = self->actions[t];
+        if ((a & 3) == ACTION_SKIP) {
+            num++;
+        } else if ((a & 3) == ACTION_SHOW) {
+            int r = format_event(self, b + pos, num + 1, a);
+            if (r < 0) {
+                failed = 1;
+                break;
+            }
+            if (r == 0)
+                break;
+            num++;
+        } else {
+            break;
+        }
+        pos += bl;
+    }
+    PyBuffer_Release(&buf);
+    if (failed)
+        return NULL;
+    return Py_BuildValue("nK", pos, num);
+}
+
+static PyObject *
+Printer_write(Printer *self, PyObject *arg)
+{
+    Py_buffer data;
+    if (PyObject_GetBuffer(arg, &data, PyBUF_SIMPLE) < 0)
+        return NULL;
+    int r = out_put(self, data.buf, data.len);
+    PyBuffer_Release(&data);
+    if (r < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Printer_take(Printer *self, PyObject *unused)
+{
+    PyObject *r = PyBytes_FromStringAndSize(self->out ? self->out : "", self->out_len);
+    if (r == NULL)
+        return NULL;
+    self->out_len = 0;
+    if (self->out_cap > 4 * OUT_LIMIT) {   /* a huge Python line grew it: give it back */
+        PyMem_Free(self->out);
+        self->out = NULL;
+        self->out_cap = 0;
+    }
+    return r;
+}
+
+static PyObject *
+Printer_pending(Printer *self, void *closure)
+{
+    return PyLong_FromSsize_t(self->out_len);
+}
+
+static PyMethodDef Printer_methods[] = {
+    {"run", (PyCFunction)Printer_run, METH_VARARGS,
+     "run(buf, pos, end, num) -> (pos, num): format/skip events until one needs Python"},
+    {"write", (PyCFunction)Printer_write, METH_O, "append bytes printed by Python"},
+    {"take", (PyCFunction)Printer_take, METH_NOARGS, "the waiting output, cleared"},
+    {NULL}
+};
+
+static PyGetSetDef Printer_getset[] = {
+    {"pending", (getter)Printer_pending, NULL, "bytes of output waiting", NULL},
+    {NULL}
+};
+
+static PyTypeObject PrinterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "falcolib._speedups.Printer",
+    .tp_basicsize = sizeof(Printer),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Formats the events of a replay that need no Python (see the module doc)",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Printer_init,
+    .tp_dealloc = (destructor)Printer_dealloc,
+    .tp_methods = Printer_methods,
+    .tp_getset = Printer_getset,
+};
+
+static PyMethodDef module_methods[] = {
+    {"skip", speed_skip, METH_VARARGS,
+     "skip(buf, pos, end, wanted, max_type) -> (pos, count): step over unwanted events"},
+    {NULL}
+};
+
+static struct PyModuleDef speedups_module = {
+    PyModuleDef_HEAD_INIT, "falcolib._speedups",
+    "C loops for capture replay (see falcolib/_speedups.c)", -1, module_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    if (PyType_Ready(&PrinterType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&speedups_module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&PrinterType);
+    if (PyModule_AddObject(m, "Printer", (PyObject *)&PrinterType) < 0) {
+        Py_DECREF(&PrinterType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    PyModule_AddIntConstant(m, "ACTION_PYTHON", ACTION_PYTHON);
+    PyModule_AddIntConstant(m, "ACTION_SKIP", ACTION_SKIP);
+    PyModule_AddIntConstant(m, "ACTION_SHOW", ACTION_SHOW);
+    PyModule_AddIntConstant(m, "ENTER_EXIT", ENTER_EXIT);
+    return m;
+}
