@@ -7,11 +7,10 @@ and ``evttypes`` (which event types a condition can match).
 """
 from __future__ import annotations
 
-import pyparsing as pp
-
 from falcolib.errors import FilterSyntaxError
 from falcolib.filter import ast, quoting
 from falcolib.filter.operators import Operator, Transformer
+from falcolib.filter.position import position_at
 
 
 def parse(text: str, *, file: str = "", line: int = 1, column: int = 1) -> ast.Node:
@@ -19,22 +18,28 @@ def parse(text: str, *, file: str = "", line: int = 1, column: int = 1) -> ast.N
 
     Raises FilterSyntaxError whose position is where parsing failed.
     """
-    from falcolib.filter import grammar
     origin = (file, line, column)
     if not text.strip():
         raise FilterSyntaxError("empty condition: expected a field check, a macro name or '('",
-                                position=grammar.position_at(text, len(text), origin))
+                                position=position_at(text, len(text), origin))
     if "\b" in text:  # a blank to libsinsp too (lex_blank); kept inside quoted strings
         text = _backspace_as_blank(text)
+    # plain checks joined by and/or (evt.type=openat) need no pyparsing: see filter.simple
+    from falcolib.filter.simple import parse_simple
+    node = parse_simple(text, origin)
+    if node is not None:
+        return node
+    import pyparsing as pp
+    from falcolib.filter import grammar
     try:
         return grammar.parse_condition(text, origin)
     except pp.ParseBaseException as exc:
         loc = min(exc.loc, len(text))
         raise FilterSyntaxError(_message(exc, text, loc),
-                                position=grammar.position_at(text, loc, origin)) from None
+                                position=position_at(text, loc, origin)) from None
     except RecursionError:
         raise FilterSyntaxError("condition nested too deeply",
-                                position=grammar.position_at(text, 0, origin)) from None
+                                position=position_at(text, 0, origin)) from None
 
 
 def _backspace_as_blank(text: str) -> str:
@@ -47,7 +52,7 @@ def _backspace_as_blank(text: str) -> str:
     return "".join(out)
 
 
-def _message(exc: pp.ParseBaseException, text: str, loc: int) -> str:
+def _message(exc, text: str, loc: int) -> str:
     msg = exc.msg or "syntax error"
     if msg.startswith("Expected "):
         msg = "expected " + msg[len("Expected "):]

@@ -1,0 +1,124 @@
+"""The pyparsing-free reading of simple conditions gives exactly the grammar's AST."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pyparsing as pp
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from falcolib.filter import ast, grammar
+from falcolib.filter.simple import parse_simple
+
+ORIGIN = ("<test>", 3, 5)
+
+
+def detail(node) -> list:
+    """Every node with what ``==`` ignores: positions and literal quoting."""
+    return [(n, getattr(n, "position", None), getattr(n, "quoted", None)) for n in ast.walk(node)]
+
+
+def grammar_parse(text: str):
+    try:
+        return grammar.parse_condition(text, ORIGIN)
+    except pp.ParseBaseException:
+        return None
+
+
+def assert_same(text: str) -> bool:
+    """parse_simple(text) is None or the grammar's AST; True when it read the text."""
+    fast = parse_simple(text, ORIGIN)
+    if fast is None:
+        return False
+    slow = grammar_parse(text)
+    assert slow is not None, f"grammar refuses {text!r}, simple read {fast!r}"
+    assert detail(fast) == detail(slow), text
+    return True
+
+
+# pieces chosen around the subset's edges: keywords glued to words, '$', unicode
+# blanks, operators that are prefixes of others, numbers cut short, list/unary words
+FIELDS = ["evt.type", "proc.name", "fd.num", "a.b.c", "x1.y_2", "not.x", "and.y", "evt",
+          "a.1b", "a..b", "a.b.", "tolower.x", "val.x", "A.B", "exists.x"]
+OPS = ["=", "==", "!=", "<", "<=", ">", ">=", "=<", "<==", "=!", "!==", "===", "contains",
+       "icontains", "startswith", "glob", "iglob", "regex", "endswith", "bcontains",
+       "bstartswith", "exists", "existsx", "in", "intersects", "pmatch", "containsx", "globx"]
+VALUES = ["openat", "3", "-3", "+4", "0x1F", "0x", "1.5e+3", "1e", "1.", "and", "or", "not",
+          "/etc", "a,b", "x=y", "<", "$x", "a$", "val", "exists", "3and", "é", "a\\b"]
+BLANKS = ["", " ", "  ", "\t", "\n", "\r\n", "\x0b", "\x0c", "\xa0", "\u2003"]
+GLUE = ["and", "or", "AND", "and$", "$and", "andx", "or_", "not", ",", "="]
+
+piece = st.one_of(*(st.sampled_from(xs) for xs in (FIELDS, OPS, VALUES, BLANKS, GLUE)))
+check = st.tuples(st.sampled_from(BLANKS), st.sampled_from(FIELDS), st.sampled_from(BLANKS),
+                  st.sampled_from(OPS), st.sampled_from(BLANKS), st.sampled_from(VALUES))
+
+
+class TestSameAsGrammar:
+    """Whatever parse_simple reads, it reads as the grammar does (positions included)."""
+
+    @settings(max_examples=1500, deadline=None)
+    @given(st.lists(piece, min_size=1, max_size=12))
+    def test_random_pieces(self, pieces):
+        assert_same("".join(pieces))
+
+    @settings(max_examples=1500, deadline=None)
+    @given(st.lists(st.tuples(check, st.sampled_from(BLANKS), st.sampled_from(GLUE)),
+                    min_size=1, max_size=4), st.sampled_from(BLANKS))
+    def test_check_chains(self, chain, tail):
+        text = "".join("".join(c) + b + g for c, b, g in chain[:-1])
+        text += "".join(chain[-1][0]) + tail
+        assert_same(text)
+
+    def test_rule_file_conditions(self, rule_conditions):
+        for _, _, condition in rule_conditions:
+            assert_same(condition)
+
+    def test_rule_file_checks(self, rule_conditions):
+        """Each field check of the rule files, alone and chained, printed back."""
+        read = 0
+        for _, _, condition in rule_conditions:
+            checks = [n.to_source() for n in ast.walk(grammar_parse(condition))
+                      if isinstance(n, (ast.Compare, ast.Unary))]
+            for text in checks:
+                read += assert_same(text)
+                read += assert_same(text.replace(" ", ""))
+            read += assert_same(" and ".join(checks))
+            read += assert_same("\tor ".join(checks))
+        assert read > 500
+
+    @pytest.mark.parametrize("text", [
+        "evt.type=openat",
+        " evt.type = openat\n",
+        "evt.type=openat and proc.name=cat",
+        "evt.type=openat and proc.name=cat or fd.num >= 3 and evt.dir = <",
+        "fd.name startswith /etc or fd.name contains passwd",
+        "proc.name exists and fd.num>=-1",
+        "evt.type==execve\nand\tproc.name!=bash",
+    ])
+    def test_common_filters_are_read(self, text):
+        assert assert_same(text)
+
+    @pytest.mark.parametrize("text", [
+        "evt.type in (open, openat)", "(evt.type=openat)", "not evt.type=openat",
+        "proc.name='bash'", "proc.aname[2]=sshd", "tolower(proc.name)=bash",
+        "evt.type=openat and", "fd.num > abc", "evt.type=openat andx proc.name=cat",
+        "some_macro", "evt.type=openat and some_macro",
+    ])
+    def test_others_left_to_the_grammar(self, text):
+        assert parse_simple(text, ORIGIN) is None
+
+
+class TestStartup:
+    """A command-line filter in the simple subset does not load pyparsing."""
+
+    def test_events_with_simple_filter_skips_pyparsing(self, shared_dir):
+        code = ("import sys\n"
+                "from falcolib.cli import main\n"
+                f"rc = main(['events', {str(shared_dir / 'captures' / 'cat_write.scap')!r}, "
+                "'evt.type=open', '-p', '%evt.num'])\n"
+                "assert rc == 0, rc\n"
+                "print('pyparsing' in sys.modules)\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True).stdout.split()
+        assert out[-1] == "False" and out[:3] == ["140", "141", "150"]
