@@ -24,23 +24,32 @@ if TYPE_CHECKING:   # imported when an alert is made: the events CLI never needs
     from falcolib.outputs.alert import Alert
 
 
-def state_types(enterless: bool = False) -> frozenset[int]:
-    """Event types the state engine must see to keep threads and fds right."""
+def state_types(enterless: bool = False, fields=None) -> frozenset[int]:
+    """Event types the state engine must see to keep threads and fds right; with
+    ``fields`` (canonical field names), only what those fields' answers depend on."""
     from falcolib.state import wanted_types
-    return wanted_types(enterless)
+    return wanted_types(enterless, fields)
 
 
 def wanted_types(consumer: frozenset[int] | None, *, with_state: bool = True,
-                 enterless: bool = False) -> frozenset[int] | None:
+                 enterless: bool = False, fields=None) -> frozenset[int] | None:
     """What a backend must deliver: the consumer's types plus the state's (None = all).
 
     ``enterless``: for a backend whose exit events carry their call's parameters
     (``exits_carry_params``, the eBPF backend): the state does without the enter
     events those exits make unneeded (about half of a live event stream).
+    ``fields``: the field names (as written or canonical) the consumer extracts from
+    the events it gets: the state then gets only the event types those fields need
+    (``falcolib.state.groups``; "lean state"). None: every state type.
     """
     if consumer is None:
         return None
-    return consumer | state_types(enterless) if with_state else consumer
+    if not with_state:
+        return consumer
+    if fields is not None:
+        from falcolib.state.groups import canonical
+        fields = canonical(fields)
+    return consumer | state_types(enterless, fields)
 
 
 # Fields answered by the event alone (header and parameters): a consumer that

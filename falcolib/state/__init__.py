@@ -23,25 +23,29 @@ from falcolib.state.threadinfo import ThreadInfo
 from falcolib.state.view import EventView
 
 
-def wanted_types(enterless: bool = False) -> frozenset[int]:
+def wanted_types(enterless: bool = False, fields=None) -> frozenset[int]:
     """Event types the state engine must see to keep its tables right; with ``enterless``
     (a live backend whose exits carry their call's parameters, read by a
-    ``State(enterless=True)``), without the enter events those exits make unneeded."""
-    from falcolib.decode.table import EVENTS
-    from falcolib.state.engine import parser_tables
-    handlers, stored = parser_tables()
-    names = set(handlers) | stored
-    out = set()
-    for info in EVENTS:
-        if info.enum in names:
-            out.add(info.code)
-            # the other half of the enter/exit pair (pairing needs both)
-            out.add(info.code ^ 1)
-    out = frozenset(c for c in out if c < len(EVENTS))
+    ``State(enterless=True)``), without the enter events those exits make unneeded.
+
+    ``fields``: the canonical names of the fields the consumer extracts (see
+    ``falcolib.state.groups``): only the parsers those fields depend on (the thread
+    table always). None: every parser, for any field."""
+    from falcolib.state.groups import types_for
+    out = types_for(fields)
     if enterless:
         from falcolib.state.engine import enterless_types
         out -= enterless_types(out)
     return out
 
 
-__all__ = ["State", "ThreadInfo", "FdInfo", "EventView", "wanted_types"]
+def needed_types(fields) -> frozenset[int]:
+    """The event types whose events the state must process for ``fields`` (canonical
+    names) to answer as if it processed every event: ``wanted_types(fields=fields)``.
+    Valid for the events the state does process (their own pairing, fd and thread are
+    then right); a consumer showing other events without processing them must give
+    them what ``State.process`` would (see ``falcolib.state.groups``)."""
+    return wanted_types(False, fields)
+
+
+__all__ = ["State", "ThreadInfo", "FdInfo", "EventView", "wanted_types", "needed_types"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from falcolib.state.containers import ContainerInfo
+from falcolib.state.groups import THREAD
 from falcolib.state.proc_parsers import _b, _s, _v
 from falcolib.state.threadinfo import CL_IS_MAIN_THREAD, ThreadInfo
 
@@ -30,3 +31,6 @@ HANDLERS = {
     "PPME_CONTAINER_JSON_2_E": parse_container_json,
 }
 STORE_ENTER: frozenset[str] = frozenset()
+
+# lean state (falcolib.state.groups): the container table goes with the thread table
+GROUP = THREAD

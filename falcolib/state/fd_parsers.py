@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from falcolib.state import fdinfo as F
 from falcolib.state.fdinfo import FdInfo
+from falcolib.state.groups import FD
 from falcolib.state.paths import concatenate
 from falcolib.state.proc_parsers import _b, _v, dirfd_path
 
@@ -212,3 +213,6 @@ STORE_ENTER = frozenset({
     "PPME_SYSCALL_OPENAT_2_E", "PPME_SYSCALL_OPENAT2_E",
     "PPME_SYSCALL_EVENTFD_E", "PPME_SYSCALL_SENDFILE_E", "PPME_SYSCALL_FCNTL_E",
 })
+
+# lean state (falcolib.state.groups): these parsers keep the fd tables
+GROUP = FD

@@ -7,6 +7,7 @@ the driver's event table for each event version.
 from __future__ import annotations
 
 
+from falcolib.state.groups import THREAD
 from falcolib.state.paths import concatenate
 from falcolib.state.threadinfo import (
     CL_ACTIVE, CL_CHILD_IN_PIDNS, CL_CLONE_FILES, CL_CLONE_INVERTED, CL_CLONE_THREAD,
@@ -412,3 +413,6 @@ STORE_ENTER = frozenset({
     "PPME_SYSCALL_FCHDIR_E", "PPME_SYSCALL_GETRLIMIT_E", "PPME_SYSCALL_SETRLIMIT_E",
     "PPME_SYSCALL_PRLIMIT_E",
 })
+
+# lean state (falcolib.state.groups): these parsers keep the thread table
+GROUP = THREAD

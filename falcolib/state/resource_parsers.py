@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import struct
 
+from falcolib.state.groups import MEM, THREAD
 from falcolib.state.proc_parsers import _v
 
 
@@ -90,3 +91,8 @@ HANDLERS = {
     "PPME_SCHEDSWITCH_6_E": parse_context_switch,
 }
 STORE_ENTER: frozenset[str] = frozenset()
+
+# lean state (falcolib.state.groups): caps and rlimits are thread state; memory sizes,
+# page faults and switch times are only read by the memory/CPU-time fields
+GROUP = THREAD
+GROUP_OF = {name: MEM for name, h in HANDLERS.items() if h in (parse_mem_exit, parse_context_switch)}

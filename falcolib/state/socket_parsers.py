@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from falcolib.state import fdinfo as F
 from falcolib.state.fdinfo import FdInfo
+from falcolib.state.groups import FD, IO
 from falcolib.state.proc_parsers import _b, _v
 from falcolib.state.rawparams import first_i64
 from falcolib.state.sockaddr import (
@@ -301,6 +302,12 @@ def _rw_exit(reads: bool, tuple_param: int | None, from_enter: bool):
     return handler
 
 
+# reads and writes without an address: they only mark an ip socket connected
+_READS_NO_ADDR = ("PPME_SYSCALL_READ_X", "PPME_SOCKET_RECV_X", "PPME_SYSCALL_READV_X",
+                  "PPME_SYSCALL_PREAD_X", "PPME_SYSCALL_PREADV_X")
+_WRITES_NO_ADDR = ("PPME_SYSCALL_WRITE_X", "PPME_SOCKET_SEND_X", "PPME_SYSCALL_WRITEV_X",
+                   "PPME_SYSCALL_PWRITE_X", "PPME_SYSCALL_PWRITEV_X")
+
 HANDLERS = {
     "PPME_SOCKET_SOCKET_X": parse_socket_exit,
     "PPME_SOCKET_SENDTO_E": parse_sendto_enter,
@@ -311,12 +318,8 @@ HANDLERS = {
         "PPME_SOCKET_ACCEPT_X", "PPME_SOCKET_ACCEPT_5_X", "PPME_SOCKET_ACCEPT4_X",
         "PPME_SOCKET_ACCEPT4_5_X", "PPME_SOCKET_ACCEPT4_6_X")},
     # data transfer on sockets: tuples for unconnected sockets, connected state
-    **{k: _rw_exit(True, None, False) for k in (
-        "PPME_SYSCALL_READ_X", "PPME_SOCKET_RECV_X", "PPME_SYSCALL_READV_X",
-        "PPME_SYSCALL_PREAD_X", "PPME_SYSCALL_PREADV_X")},
-    **{k: _rw_exit(False, None, False) for k in (
-        "PPME_SYSCALL_WRITE_X", "PPME_SOCKET_SEND_X", "PPME_SYSCALL_WRITEV_X",
-        "PPME_SYSCALL_PWRITE_X", "PPME_SYSCALL_PWRITEV_X")},
+    **{k: _rw_exit(True, None, False) for k in _READS_NO_ADDR},
+    **{k: _rw_exit(False, None, False) for k in _WRITES_NO_ADDR},
     "PPME_SOCKET_RECVFROM_X": _rw_exit(True, 2, False),
     "PPME_SOCKET_RECVMSG_X": _rw_exit(True, 3, False),
     "PPME_SOCKET_SENDTO_X": _rw_exit(False, 2, True),
@@ -327,3 +330,8 @@ STORE_ENTER = frozenset({
     "PPME_SOCKET_SOCKET_E", "PPME_SOCKET_SHUTDOWN_E", "PPME_SOCKET_SENDMSG_E",
     "PPME_SOCKET_SENDTO_E",
 })
+
+# lean state (falcolib.state.groups): sockets are fd-table state; the address-less
+# reads and writes only set the connected flag (fd.connected)
+GROUP = FD
+GROUP_OF = {name: IO for name in (*_READS_NO_ADDR, *_WRITES_NO_ADDR)}

@@ -1,0 +1,186 @@
+"""Which event types the state engine needs for which fields ("lean state").
+
+The parsers fall into four groups by what they change, declared next to their
+handlers (each parser module's ``GROUP`` and ``GROUP_OF``):
+
+- ``thread``: the thread table (clone, execve, exit, cwd, ids, caps, rlimits, prctl)
+  and the container table. Always delivered: every proc.*/thread.*/user.*/
+  container.* answer, and the thread an event belongs to, come from it.
+- ``fd``: the fd tables (open*, close, dup, pipe, socket, connect, accept, bind,
+  sendto/recvfrom tuples...). Needed by fd.*, fs.path.*, evt.args/info (fd
+  labels, paths relative to a dirfd) and by proc.cwd/proc.exepath (fchdir and
+  execveat read an fd's name).
+- ``io``: reads and writes without an address (read, write, recv, send...):
+  they only mark a socket connected, which only fd.connected reads.
+- ``mem``: sched switch and the mmap/munmap/brk exits: memory sizes, page
+  faults and CPU times (proc.vm*, thread.vm*, thread.pf*, thread.*exectime).
+
+A group's types are its handled and stored events plus the other half of each
+enter/exit pair (pairing needs both). ``groups_for(fields)`` maps canonical
+field names to the groups their answers depend on; ``types_for(fields)`` gives
+the event types, ``None`` standing for "every field": the full state set.
+
+What is skipped with a group: its handlers, and the per-event bookkeeping of
+its events (enter/exit pairing, latency, the thread's last fd, the "<NA>"
+placeholder made for an unknown thread id, evt.reltime's first event). Within
+one thread an exit follows its own enter, so the bookkeeping a delivered event
+sees is that of its own pair; fields that read bookkeeping across events
+(latencies, relative and delta times) get every state type (``EVERYTHING``).
+Fields not listed here are treated the same way.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+
+THREAD, FD, IO, MEM = "thread", "fd", "io", "mem"
+GROUPS = (THREAD, FD, IO, MEM)
+ALWAYS = frozenset({THREAD})
+EVERYTHING = frozenset(GROUPS)
+
+# --- fields -> groups (canonical names: falcolib.fields.lookup(name).name) ---------
+# Event-only fields, and fields answered by the thread table alone (always kept).
+_NO_GROUP = """
+evt.num evt.time evt.time.s evt.time.iso8601 evt.datetime evt.datetime.s evt.rawtime
+evt.rawtime.s evt.rawtime.ns evt.outputtime evt.dir evt.type evt.type.is syscall.type
+evt.syscall.type evt.cpu evt.rawarg evt.buffer evt.res evt.rawres evt.failed evt.is_io
+evt.is_io_read evt.is_io_write evt.io_dir evt.is_wait evt.count evt.count.error
+evt.count.error.memory evt.count.exit evt.is_open_read evt.is_open_write evt.is_open_exec
+evt.is_open_create evt.hostname evt.pluginname evt.plugininfo evt.around
+thread.tid thread.vtid thread.ismain thread.cgroups thread.cgroup thread.nametid
+thread.cap_permitted thread.cap_inheritable thread.cap_effective
+thread.cpu thread.cpu.user thread.cpu.system
+proc.pid proc.exe proc.name proc.sid proc.vpgid proc.tty proc.nchilds proc.is_exe_writable
+proc.is_exe_upper_layer proc.is_exe_from_memfd proc.exe_ino proc.exe_ino.ctime
+proc.exe_ino.mtime proc.pidns_init_start_ts proc.args proc.cmdnargs proc.cmdlenargs
+proc.env proc.cmdline proc.exeline proc.nthreads proc.ppid proc.pname proc.pcmdline
+proc.pexe proc.pvpid proc.apid proc.aname proc.aexe proc.loginshellid proc.duration
+proc.ppid.duration proc.pid.ts proc.ppid.ts proc.exe_ino.ctime_duration_proc_start
+proc.exe_ino.ctime_duration_pidns_start proc.vpid proc.fdlimit proc.sname proc.sid.exe
+proc.vpgid.name proc.vpgid.exe proc.is_sid_leader proc.is_vpgid_leader
+proc.is_container_healthcheck proc.is_container_liveness_probe
+proc.is_container_readiness_probe
+user.uid user.name user.homedir user.shell user.loginuid user.loginname group.gid group.name
+container.id container.name container.image container.image.id container.image.repository
+container.image.tag container.image.digest container.type container.privileged
+container.mounts container.mount container.mount.source container.mount.dest
+container.mount.mode container.mount.rdwr container.mount.propagation container.ip
+container.duration container.start_ts container.healthcheck container.liveness_probe
+container.readiness_probe
+k8s.pod.name k8s.pod.id k8s.pod.uid k8s.pod.label k8s.pod.labels k8s.ns.name k8s.ns.id
+k8s.ns.label k8s.ns.labels k8s.rc.name k8s.rc.id k8s.rc.label k8s.rc.labels k8s.rs.name
+k8s.rs.id k8s.rs.label k8s.rs.labels k8s.svc.name k8s.svc.id k8s.svc.label k8s.svc.labels
+k8s.deployment.name k8s.deployment.id k8s.deployment.label k8s.deployment.labels
+"""
+# Fields reading an fd table, an fd's name, or a cwd/exe path an fd's name can set.
+_FD = """
+fd.num fd.type fd.typechar fd.name fd.uid fd.directory fd.filename fd.ip fd.cip fd.sip
+fd.lip fd.rip fd.port fd.cport fd.sport fd.lport fd.rport fd.l4proto fd.sockfamily
+fd.is_server fd.containername fd.containerdirectory fd.proto fd.cproto fd.sproto fd.lproto
+fd.rproto fd.net fd.cnet fd.snet fd.lnet fd.rnet fd.name_changed fd.cip.name fd.sip.name
+fd.lip.name fd.rip.name fd.dev fd.dev.major fd.dev.minor fd.ino fd.nameraw fd.types
+fdlist.nums fdlist.names fdlist.cips fdlist.sips fdlist.cports fdlist.sports
+fs.path.name fs.path.nameraw fs.path.source fs.path.sourceraw fs.path.target
+fs.path.targetraw syslog.facility syslog.facility.str syslog.severity syslog.severity.str
+syslog.message
+evt.args evt.info evt.arg evt.category evt.buflen evt.count.error.file evt.count.error.net
+evt.count.error.other evt.is_syslog evt.abspath evt.abspath.src evt.abspath.dst
+proc.cwd proc.exepath proc.pexepath proc.aexepath proc.sid.exepath proc.vpgid.exepath
+proc.fdopencount proc.fdusage
+"""
+_FD_IO = "fd.connected"
+_MEM = """
+proc.vmsize proc.vmrss proc.vmswap thread.pfmajor thread.pfminor thread.vmsize thread.vmrss
+thread.vmsize.b thread.vmrss.b thread.exectime thread.totexectime
+"""
+# Answers that depend on every event the state sees: enter->exit latency across
+# unpaired events, the capture's first event, the previous event seen by the field.
+_EVERYTHING = """
+evt.latency evt.latency.s evt.latency.ns evt.latency.quantized evt.latency.human
+evt.wait_latency evt.reltime evt.reltime.s evt.reltime.ns evt.deltatime evt.deltatime.s
+evt.deltatime.ns
+"""
+
+FIELD_GROUPS: dict[str, frozenset[str]] = {
+    **{n: frozenset() for n in _NO_GROUP.split()},
+    **{n: frozenset({FD}) for n in _FD.split()},
+    **{n: frozenset({FD, IO}) for n in _FD_IO.split()},
+    **{n: frozenset({MEM}) for n in _MEM.split()},
+    **{n: EVERYTHING for n in _EVERYTHING.split()},
+}
+
+
+def groups_for(fields) -> frozenset[str]:
+    """The parser groups the answers of ``fields`` (canonical names) depend on, thread
+    included; ``None`` (unknown fields) or a field not listed here: every group."""
+    if fields is None:
+        return EVERYTHING
+    out = set(ALWAYS)
+    for name in fields:
+        g = FIELD_GROUPS.get(name)
+        if g is None:
+            return EVERYTHING
+        out |= g
+    return frozenset(out)
+
+
+def canonical(names) -> frozenset[str] | None:
+    """Canonical field names of ``names`` as written (``evt.arg.fd`` -> ``evt.arg``);
+    None if one is unknown (then every group is needed)."""
+    from falcolib.errors import FalcolibError
+    from falcolib.fields import lookup
+    out = set()
+    for n in names:
+        try:
+            out.add(lookup(n).name)
+        except FalcolibError:
+            return None
+    return frozenset(out)
+
+
+# --- event types -> groups (from the parser modules' tables) -------------------------
+def _module_groups(mod) -> dict[str, str]:
+    """enum -> group for every handled or stored event of one parser module."""
+    default = mod.GROUP
+    over = getattr(mod, "GROUP_OF", {})
+    return {name: over.get(name, default) for name in (*mod.HANDLERS, *mod.STORE_ENTER)}
+
+
+@functools.cache
+def type_groups() -> dict[int, frozenset[str]]:
+    """Event type code -> the groups whose parsers handle or store it (or its pair's other half)."""
+    from falcolib.decode.table import EVENTS
+    from falcolib.state.engine import PARSER_MODULES
+    by_enum: dict[str, set[str]] = {}
+    for name in PARSER_MODULES:
+        mod = importlib.import_module(f"falcolib.state.{name}")
+        for enum, group in _module_groups(mod).items():
+            if group not in GROUPS:
+                raise ValueError(f"{name}: unknown parser group {group!r} for {enum}")
+            by_enum.setdefault(enum, set()).add(group)
+    out: dict[int, set[str]] = {}
+    n = len(EVENTS)
+    for info in EVENTS:
+        gs = by_enum.get(info.enum)
+        if gs is None:
+            continue
+        for code in (info.code, info.code ^ 1):   # the other half of the enter/exit pair
+            if code < n:
+                out.setdefault(code, set()).update(gs)
+    return {c: frozenset(g) for c, g in out.items()}
+
+
+@functools.cache
+def group_types(groups: frozenset[str]) -> frozenset[int]:
+    """The event types of the parsers in ``groups``."""
+    return frozenset(c for c, gs in type_groups().items() if gs & groups)
+
+
+def types_for(fields=None) -> frozenset[int]:
+    """The event types the state must see so that ``fields`` (canonical names; None:
+    any field) answer as with every parser running."""
+    return group_types(groups_for(fields))
+
+
+__all__ = ["THREAD", "FD", "IO", "MEM", "GROUPS", "EVERYTHING", "FIELD_GROUPS", "groups_for",
+           "canonical", "type_groups", "group_types", "types_for"]

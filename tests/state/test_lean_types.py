@@ -1,0 +1,246 @@
+"""Lean state: delivering only the event types the used fields need prints what the full state prints.
+
+Each case is run over every shared capture twice, as ``falcolib events FILE FILTER -p
+FORMAT`` runs it (scap backend skipping types by header, ``shown_views``, the format's
+line function): once with every state type (``wanted_types(evttypes)``), once lean
+(``wanted_types(evttypes, fields=used)``); both in sysdig's filter order and in Falco's
+(every event parsed before the filter). The oracle class checks the lean run against
+sysdig 0.29 itself.
+"""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from falcolib.engine import needs_state, shown_views, wanted_types
+from falcolib.fields import all_fields, lookup
+from falcolib.filter import compile as compile_condition, parse
+from falcolib.outputs.format import Formatter
+from falcolib.state import State, needed_types
+from falcolib.state import wanted_types as state_wanted_types
+from falcolib.state.groups import (
+    EVERYTHING, FD, FIELD_GROUPS, IO, MEM, THREAD, group_types, groups_for, type_groups,
+)
+from falcolib_scap import ScapBackend
+from tests.conftest import CAPTURES
+
+CASES = {
+    "execve-proc": ("evt.type=execve and evt.dir=<",
+                    "*%evt.num %proc.name %proc.pname %proc.aname[2] %proc.cmdline %proc.pid "
+                    "%proc.ppid %user.name %container.id %proc.sid %proc.vpgid %proc.tty"),
+    "proc-names": ("evt.type in (open, openat, read, write) and proc.name in (cat, curl, bash, sshd, ping)",
+                   "*%evt.num"),
+    "ancestors": ("evt.type in (open, openat, execve) and (proc.aname[2]=sshd or "
+                  "proc.aname[3]=systemd or proc.pname=bash)",
+                  "*%evt.num %proc.aname[1] %proc.aname[3] %proc.apid[2] %proc.aexe[1] %proc.loginshellid"),
+    "open-fd": ("evt.type in (open, openat, openat2, creat) and evt.dir=<",
+                "*%evt.num %fd.name %fd.num %fd.type %fd.typechar %fd.directory %fd.filename "
+                "%fd.nameraw %fd.ino %proc.name"),
+    "open-etc": ("evt.type in (open, openat) and evt.dir=< and fd.name startswith /etc", "*%evt.num"),
+    "rw-fd": ("evt.type in (read, write, readv, writev, pread, pwrite)",
+              "*%evt.num %fd.name %fd.num %fd.sip %fd.sport %fd.cip %fd.cport %fd.typechar %fd.l4proto"),
+    "sock-data": ("evt.type in (sendto, sendmsg, recvfrom, recvmsg, send, recv)",
+                  "*%evt.num %fd.name %fd.sip %fd.sport %fd.cip %fd.cport %fd.l4proto %fd.connected "
+                  "%fd.is_server %fd.name_changed %fd.lip %fd.rip"),
+    "sock-make": ("evt.type in (socket, connect, accept, accept4, bind, listen, shutdown)",
+                  "*%evt.num %fd.name %fd.sip %fd.sport %fd.cip %fd.cport %fd.connected %fd.is_server"),
+    "close": ("evt.type in (close, dup, dup2, dup3, fcntl, fstat, ioctl)",
+              "*%evt.num %fd.name %fd.num %fd.type %proc.fdopencount %fd.connected"),
+    "memory": ("evt.type in (execve, clone, open, openat, close)",
+               "*%evt.num %proc.vmsize %proc.vmrss %proc.vmswap %thread.pfmajor %thread.pfminor "
+               "%thread.vmsize %thread.vmrss.b"),
+    "switch": ("evt.type=switch", "*%evt.num %thread.exectime %thread.totexectime %proc.name"),
+    "args": ("evt.type in (open, openat, close, read, write, fstat, connect, sendto, socket, mmap)",
+             "*%evt.num %evt.args"),
+    "default-line": ("evt.type in (openat, connect, execve, clone, close, write)", None),
+    "cwd-exe": ("evt.type in (open, openat, execve, chdir, fchdir, getcwd, stat, unlinkat)",
+                "*%evt.num %proc.cwd %proc.exepath %proc.pexepath %proc.aexepath[2] "
+                "%fs.path.name %evt.abspath %proc.env"),
+    "threads": ("evt.type in (execve, clone, fork, vfork, procexit, open, openat)",
+                "*%evt.num %proc.name %proc.nchilds %proc.nthreads %thread.ismain %thread.vtid "
+                "%proc.vpid %proc.sname %proc.vpgid.name %proc.duration %group.name"),
+    "container": ("evt.type in (openat, execve, container)",
+                  "*%evt.num %container.id %container.name %container.image %container.type %container.privileged "
+                  "%fd.name"),
+    "fd-filter": ("evt.type in (open, openat, read, write, close) and fd.name exists and "
+                  "not fd.directory in (/proc, /sys)", "*%evt.num %fd.name"),
+    "net-filter": ("evt.type in (connect, sendto, sendmsg, write, read) and fd.sport > 0",
+                   "*%evt.num %fd.sip %fd.sport %fd.l4proto"),
+    "poll": ("evt.type in (poll, ppoll, select, epoll_wait)",
+             "*%evt.num %fdlist.names %fdlist.sips %fdlist.cports"),
+    "io-counts": ("evt.type in (read, write, open, openat) and evt.dir=<",
+                  "*%evt.num %evt.category %evt.buflen %evt.count.error.file %evt.is_syslog"),
+    "caps-limits": ("evt.type in (execve, capset, prlimit, setrlimit, setuid, setgid, openat)",
+                    "*%evt.num %thread.cap_effective %proc.fdlimit %user.uid %proc.fdusage"),
+    "latency": ("evt.type in (read, write) and evt.dir=<", "*%evt.num %evt.latency %evt.reltime"),
+}
+
+
+def _lines(path, flt, fmt_text, *, lean: bool, sysdig_order: bool) -> list[str]:
+    """What ``falcolib events path flt -p fmt`` prints, with the full or the lean state."""
+    matcher = compile_condition(parse(flt, file="<filter>"))
+    fmt = Formatter(fmt_text or "*%evt.num %evt.outputtime %evt.cpu %proc.name (%thread.tid) "
+                                "%evt.dir %evt.type %evt.info")
+    used = set(fmt.field_names) | matcher.fields
+    assert needs_state(used)
+    types = wanted_types(matcher.evttypes, fields=used if lean else None)
+    render = fmt.line_function()
+    with ScapBackend(str(path), types=types) as backend:
+        state = State(backend.snapshot(), sysdig_filter_order=sysdig_order)
+        out = []
+        for view in shown_views(iter(backend), state=state, matcher=matcher):
+            line = render(view)
+            if line is not None:
+                out.append(line)
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+class TestLeanEqualsFull:
+    """Every capture, every case: the lean state prints exactly what the full state prints."""
+
+    @pytest.mark.parametrize("sysdig_order", [True, False], ids=["sysdig-order", "falco-order"])
+    def test_same_lines(self, case, sysdig_order):
+        """Line for line, in both filter orders."""
+        flt, fmt = CASES[case]
+        printed = 0
+        for path in CAPTURES:
+            full = _lines(path, flt, fmt, lean=False, sysdig_order=sysdig_order)
+            lean = _lines(path, flt, fmt, lean=True, sysdig_order=sysdig_order)
+            assert lean == full, f"{path.name}: lean differs from full"
+            printed += len(full)
+        assert printed or case in ("switch", "poll", "caps-limits"), "case prints nothing anywhere"
+
+
+class TestLeanIsSmaller:
+    """The lean sets are what the fields need, and smaller than the full one."""
+
+    def test_proc_only_gets_thread_group(self):
+        """A proc.* consumer gets the thread table's events only: no switch, read, mmap or open."""
+        types = state_wanted_types(fields=frozenset({"proc.name", "proc.aname"}))
+        assert types == group_types(frozenset({THREAD}))
+        names = {lookup_enum(c) for c in types}
+        assert "PPME_SYSCALL_EXECVE_19_X" in names and "PPME_SYSCALL_CLONE_20_X" in names
+        assert not names & {"PPME_SCHEDSWITCH_6_E", "PPME_SYSCALL_READ_X", "PPME_SYSCALL_MMAP_X",
+                            "PPME_SYSCALL_OPENAT_2_X"}
+
+    def test_fd_name_skips_switch_and_io(self):
+        """fd.name needs opens, closes and sockets, not switch, mmap or plain read/write."""
+        names = {lookup_enum(c) for c in state_wanted_types(fields=frozenset({"fd.name"}))}
+        assert {"PPME_SYSCALL_OPENAT_2_X", "PPME_SYSCALL_OPENAT_2_E", "PPME_SYSCALL_CLOSE_X",
+                "PPME_SOCKET_CONNECT_X", "PPME_SOCKET_SENDTO_X"} <= names
+        assert not names & {"PPME_SCHEDSWITCH_6_E", "PPME_SYSCALL_READ_X", "PPME_SYSCALL_WRITE_E",
+                            "PPME_SYSCALL_MMAP_X"}
+
+    def test_connected_and_memory(self):
+        """fd.connected brings the address-less reads/writes; memory fields bring switch and mmap."""
+        io = {lookup_enum(c) for c in state_wanted_types(fields=frozenset({"fd.connected"}))}
+        assert {"PPME_SYSCALL_READ_X", "PPME_SYSCALL_READ_E", "PPME_SYSCALL_WRITE_X"} <= io
+        mem = {lookup_enum(c) for c in state_wanted_types(fields=frozenset({"proc.vmrss"}))}
+        assert {"PPME_SCHEDSWITCH_6_E", "PPME_SYSCALL_MMAP_X", "PPME_SYSCALL_BRK_4_X"} <= mem
+        assert "PPME_SYSCALL_READ_X" not in mem and "PPME_SYSCALL_OPEN_X" not in mem
+
+    def test_full_set_unchanged(self):
+        """fields=None and every group together are the state's full set, as before."""
+        full = state_wanted_types()
+        assert full == group_types(EVERYTHING) == state_wanted_types(fields=None)
+        assert state_wanted_types(fields=frozenset({"evt.latency", "proc.name"})) == full
+        assert state_wanted_types(fields=frozenset({"no.such.field"})) == full
+        assert needed_types(frozenset({"fd.name"})) == state_wanted_types(fields=frozenset({"fd.name"}))
+        assert len(state_wanted_types(fields=frozenset({"proc.name"}))) < len(full) // 2
+
+    def test_enterless_lean(self):
+        """The live (enterless) variant drops the same enters from the lean set."""
+        lean = state_wanted_types(True, frozenset({"fd.name"}))
+        assert lean <= state_wanted_types(False, frozenset({"fd.name"}))
+        assert lean <= state_wanted_types(True)
+
+    def test_names_as_written(self):
+        """engine.wanted_types maps written names (evt.arg.fd, proc.aname) to catalogue names."""
+        a = wanted_types(frozenset({3}), fields={"evt.arg.fd", "proc.aname"})
+        assert a == frozenset({3}) | state_wanted_types(fields=frozenset({"evt.arg", "proc.aname"}))
+        assert wanted_types(None, fields={"proc.name"}) is None
+
+
+def lookup_enum(code: int) -> str:
+    from falcolib.decode.table import EVENTS
+    return EVENTS[code].enum
+
+
+class TestTables:
+    """The groups come from the parser tables, and every field is classified."""
+
+    def test_every_field_classified(self):
+        """A new field must be placed in falcolib.state.groups (else it gets every group)."""
+        missing = sorted(f.name for f in all_fields() if f.name not in FIELD_GROUPS)
+        assert missing == []
+        stale = sorted(n for n in FIELD_GROUPS if _unknown(n))
+        assert stale == []
+
+    def test_every_parsed_type_grouped(self):
+        """Each handled or stored event (and its pair's other half) has a group."""
+        from falcolib.decode.table import EVENTS
+        from falcolib.state.engine import parser_tables
+        handlers, stored = parser_tables()
+        tg = type_groups()
+        for info in EVENTS:
+            if info.enum in handlers or info.enum in stored:
+                assert tg.get(info.code), info.enum
+                if info.code ^ 1 < len(EVENTS):
+                    assert tg[info.code ^ 1] >= tg[info.code], info.enum
+
+    def test_field_groups(self):
+        """A few fields checked by hand against what their extractors read."""
+        assert groups_for({"proc.name", "user.name", "container.id"}) == {THREAD}
+        assert groups_for({"fd.name"}) == {THREAD, FD}
+        assert groups_for({"fd.connected"}) == {THREAD, FD, IO}
+        assert groups_for({"proc.cwd"}) == {THREAD, FD}   # fchdir reads the fd's name
+        assert groups_for({"thread.totexectime"}) == {THREAD, MEM}
+        assert groups_for({"evt.args"}) == {THREAD, FD}
+        assert groups_for({"evt.reltime"}) == EVERYTHING
+        assert groups_for(None) == EVERYTHING
+
+
+def _unknown(name: str) -> bool:
+    try:
+        return lookup(name).name != name
+    except Exception:
+        return True
+
+
+def _sysdig(path, flt, fmt) -> list[str]:
+    args = ["sysdig", "-r", str(path), flt] + (["-p", fmt] if fmt else [])
+    out = subprocess.run(args, capture_output=True, text=True, errors="surrogateescape",
+                         check=True).stdout
+    return out.splitlines()
+
+
+# fields sysdig 0.29 knows (fd.nameraw, fs.path.*, proc.aexepath... are newer)
+ORACLE_CASES = {
+    "execve-proc": CASES["execve-proc"], "rw-fd": CASES["rw-fd"], "sock-data": CASES["sock-data"],
+    "args": CASES["args"], "default-line": CASES["default-line"], "memory": CASES["memory"],
+    "fd-filter": CASES["fd-filter"], "proc-names": CASES["proc-names"],
+    "open-fd": ("evt.type in (open, openat, creat) and evt.dir=<",
+                "*%evt.num %fd.name %fd.num %fd.type %fd.typechar %fd.directory %fd.filename %proc.name"),
+    "cwd-exe": ("evt.type in (open, openat, execve, chdir, fchdir, getcwd, stat)",
+                "*%evt.num %proc.cwd %proc.exepath %proc.aname[2] %evt.abspath"),
+}
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("case", sorted(ORACLE_CASES))
+class TestLeanAgainstSysdig:
+    """The lean run prints what sysdig 0.29 prints wherever the full run does."""
+
+    def test_same_as_sysdig(self, sysdig, case):
+        """Captures where the full state already differs from sysdig are left out (not ours)."""
+        flt, fmt = ORACLE_CASES[case]
+        compared = 0
+        for path in CAPTURES:
+            expected = _sysdig(path, flt, fmt)
+            if _lines(path, flt, fmt, lean=False, sysdig_order=True) != expected:
+                continue
+            assert _lines(path, flt, fmt, lean=True, sysdig_order=True) == expected, path.name
+            compared += 1
+        assert compared >= len(CAPTURES) // 2
