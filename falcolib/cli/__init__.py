@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import signal
 import sys
 
@@ -37,19 +38,35 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``falcolib`` parser. With ``command`` (a subcommand name), only that subcommand is
+    added and the other subcommands' modules are not imported (start-up time); usage lines
+    still name every subcommand, so what the parser prints and returns does not change for
+    a command line whose first word is ``command``."""
     parser = _Parser(prog="falcolib", description="Falco-compatible syscall security monitor")
     parser.add_argument("--version", action="version", version="falcolib 0.1.0")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name, modname in SUBCOMMANDS.items():
+    names = SUBCOMMANDS if command is None else {command: SUBCOMMANDS[command]}
+    metavar = None
+    if command is not None:
+        metavar = "{" + ",".join(n for n, m in SUBCOMMANDS.items()
+                                 if n == command or _module_exists(m)) + "}"
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                metavar=metavar)
+    for name, modname in names.items():
         try:
             mod = importlib.import_module(f"falcolib.cli.{modname}")
         except ModuleNotFoundError as exc:
             if exc.name == f"falcolib.cli.{modname}":
+                if command is not None:
+                    return build_parser()
                 continue
             raise
         mod.add_parser(sub)
     return parser
+
+
+def _module_exists(modname: str) -> bool:
+    return importlib.util.find_spec(f"falcolib.cli.{modname}") is not None
 
 
 def console_main() -> int:
@@ -69,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
         except (AttributeError, ValueError):
             pass
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(words[0] if words and words[0] in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
