@@ -113,6 +113,15 @@ typedef struct {
     PyObject *threads;       /* dict tid -> ThreadInfo, or None */
     PyTypeObject *thread_type;
     Py_ssize_t off_comm, off_pid, off_exe;
+    /* state bookkeeping (State.process for events no parser wants), when ``state`` given */
+    PyObject *state;
+    unsigned char *kinds_tab;   /* per type: 0 none, 1 enter, 2 exit */
+    unsigned char *flags_tab;   /* per type: 1 uses an fd, 2 discarded (sysdig filter order) */
+    PyTypeObject *fd_type;
+    Py_ssize_t off_flags, off_ltype, off_latency, off_enter_ts, off_lfd, off_lvalid, off_lev,
+               off_fds, off_fd_name, off_fd_oldname;
+    unsigned long long consumed;
+    uint64_t last_ts;
     char *out;
     Py_ssize_t out_len, out_cap;
 } Printer;
@@ -148,6 +157,10 @@ Printer_dealloc(Printer *self)
     PyMem_Free(self->kinds);
     PyMem_Free(self->actions);
     PyMem_Free(self->out);
+    PyMem_Free(self->kinds_tab);
+    PyMem_Free(self->flags_tab);
+    Py_XDECREF(self->state);
+    Py_XDECREF(self->fd_type);
     Py_XDECREF(self->type_names);
     Py_XDECREF(self->syscall_names);
     Py_XDECREF(self->threads);
@@ -156,17 +169,75 @@ Printer_dealloc(Printer *self)
 }
 
 static int
+copy_table(PyObject *obj, Py_ssize_t n, unsigned char **out)
+{
+    Py_buffer b;
+    if (PyObject_GetBuffer(obj, &b, PyBUF_SIMPLE) < 0)
+        return -1;
+    if (b.len < n) {
+        PyBuffer_Release(&b);
+        PyErr_SetString(PyExc_ValueError, "a per-type table is shorter than the actions");
+        return -1;
+    }
+    *out = PyMem_Malloc(n ? n : 1);
+    if (*out == NULL) {
+        PyBuffer_Release(&b);
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(*out, b.buf, n);
+    PyBuffer_Release(&b);
+    return 0;
+}
+
+/* The state's tables and the slots the bookkeeping writes */
+static int
+init_state(Printer *self, PyObject *state, PyObject *kinds, PyObject *flags, PyObject *fd_type)
+{
+    if (!PyDict_Check(self->threads) || !PyType_Check((PyObject *)self->thread_type) ||
+        !PyType_Check(fd_type)) {
+        PyErr_SetString(PyExc_TypeError, "state bookkeeping needs threads, thread_type, fd_type");
+        return -1;
+    }
+    if (copy_table(kinds, self->nactions, &self->kinds_tab) < 0 ||
+        copy_table(flags, self->nactions, &self->flags_tab) < 0)
+        return -1;
+    PyTypeObject *tt = self->thread_type, *ft = (PyTypeObject *)fd_type;
+    if (member_offset(tt, "comm", &self->off_comm) < 0 ||
+        member_offset(tt, "pid", &self->off_pid) < 0 ||
+        member_offset(tt, "exe", &self->off_exe) < 0 ||
+        member_offset(tt, "flags", &self->off_flags) < 0 ||
+        member_offset(tt, "lastevent_type", &self->off_ltype) < 0 ||
+        member_offset(tt, "latency", &self->off_latency) < 0 ||
+        member_offset(tt, "last_enter_ts", &self->off_enter_ts) < 0 ||
+        member_offset(tt, "lastevent_fd", &self->off_lfd) < 0 ||
+        member_offset(tt, "lastevent_valid", &self->off_lvalid) < 0 ||
+        member_offset(tt, "lastevent", &self->off_lev) < 0 ||
+        member_offset(tt, "fds", &self->off_fds) < 0 ||
+        member_offset(ft, "name", &self->off_fd_name) < 0 ||
+        member_offset(ft, "oldname", &self->off_fd_oldname) < 0)
+        return -1;
+    Py_INCREF(state);
+    self->state = state;
+    Py_INCREF(fd_type);
+    self->fd_type = ft;
+    return 0;
+}
+
+static int
 Printer_init(Printer *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"actions", "plan", "require_all", "type_names", "syscall_names",
-                             "threads", "thread_type", "escape", NULL};
+                             "threads", "thread_type", "escape", "state", "kinds", "flags",
+                             "fd_type", NULL};
     Py_buffer actions;
     PyObject *plan, *type_names, *syscall_names, *threads, *thread_type;
+    PyObject *state = Py_None, *kinds = Py_None, *flags = Py_None, *fd_type = Py_None;
     int require_all, escape;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*OpO!O!OOp", kwlist, &actions, &plan,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*OpO!O!OOp|OOOO", kwlist, &actions, &plan,
                                      &require_all, &PyTuple_Type, &type_names,
                                      &PyTuple_Type, &syscall_names, &threads, &thread_type,
-                                     &escape))
+                                     &escape, &state, &kinds, &flags, &fd_type))
         return -1;
     if (self->actions != NULL) {
         PyBuffer_Release(&actions);
@@ -250,6 +321,8 @@ Printer_init(Printer *self, PyObject *args, PyObject *kw)
     }
     Py_INCREF(thread_type);
     self->thread_type = (PyTypeObject *)thread_type;
+    if (state != Py_None)
+        return init_state(self, state, kinds, flags, fd_type);
     return 0;
 }
 
@@ -364,9 +437,203 @@ put_type(Printer *self, const unsigned char *ev, uint32_t elen, uint16_t t, uint
     return put_bytes_obj(self, PyTuple_GET_ITEM(self->type_names, t));
 }
 
+/* ----------------------------------------------------- state bookkeeping */
+
+#define CL_ACTIVE (1LL << 19)
+#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+/* store a new reference (NULL: an error already set) into a slot */
+static inline int
+set_slot(PyObject *obj, Py_ssize_t off, PyObject *v)
+{
+    if (v == NULL)
+        return -1;
+    PyObject *old = SLOT(obj, off);
+    SLOT(obj, off) = v;
+    Py_XDECREF(old);
+    return 0;
+}
+
+/* 1 with *out set when the slot holds an int that fits, else 0 */
+static inline int
+slot_ll(PyObject *obj, Py_ssize_t off, long long *out)
+{
+    PyObject *v = SLOT(obj, off);
+    if (v == NULL || !PyLong_CheckExact(v))
+        return 0;
+    int overflow = 0;
+    *out = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow || (*out == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+    }
+    return 1;
+}
+
+/* The fd object ``fdnum`` of thread ``th`` (borrowed; NULL if none); 0 on a table
+ * Python must handle, -1 on error, 1 otherwise */
+static int
+lookup_fd(Printer *self, PyObject *th, long long fdnum, PyObject **fd)
+{
+    *fd = NULL;
+    PyObject *fds = SLOT(th, self->off_fds);
+    if (fds == NULL || !PyDict_CheckExact(fds))
+        return 0;
+    PyObject *key = PyLong_FromLongLong(fdnum);
+    if (key == NULL)
+        return -1;
+    PyObject *f = PyDict_GetItemWithError(fds, key);
+    Py_DECREF(key);
+    if (f == NULL)
+        return PyErr_Occurred() ? -1 : 1;
+    if (Py_TYPE(f) != self->fd_type)
+        return 0;
+    *fd = f;
+    return 1;
+}
+
+static inline int
+refresh_oldname(Printer *self, PyObject *fd)
+{
+    PyObject *name = SLOT(fd, self->off_fd_name);
+    if (name == NULL)
+        return 0;
+    Py_INCREF(name);
+    return set_slot(fd, self->off_fd_oldname, name);
+}
+
+/* What State.process does for an event no parser wants: enter/exit pairing, latency,
+ * the fd used (and its oldname), the active flag; in sysdig's filter order, a
+ * discarded event's thread forgets it. Everything is checked before anything is
+ * written, so a 0 (Python must process this event) leaves no trace.
+ * 1 done (*thread: the event's thread or NULL), 0 needs Python, -1 error. */
+static int
+bookkeep(Printer *self, const unsigned char *blk, PyObject **thread)
+{
+    const unsigned char *ev = blk + 10;
+    uint64_t ts = rd64(ev);
+    int64_t tid = (int64_t)rd64(ev + 8);
+    uint32_t elen = rd32(ev + 16);
+    uint16_t t = rd16(ev + 20);
+    uint32_t nparams = rd32(ev + 22);
+    unsigned char kind = self->kinds_tab[t], fl = self->flags_tab[t];
+    *thread = NULL;
+    if (kind == 3)
+        return 0;
+    PyObject *key = PyLong_FromLongLong(tid);
+    if (key == NULL)
+        return -1;
+    PyObject *th = PyDict_GetItemWithError(self->threads, key);
+    Py_DECREF(key);
+    if (th == NULL)
+        return PyErr_Occurred() ? -1 : (kind == 0 ? 1 : 0);   /* Python makes the placeholder */
+    if (Py_TYPE(th) != self->thread_type)
+        return 0;
+    if (kind == 0) {
+        *thread = th;
+        return 1;
+    }
+    long long flags, ltype, enter_ts, lfd = -1;
+    if (!slot_ll(th, self->off_flags, &flags) || !slot_ll(th, self->off_ltype, &ltype) ||
+        !slot_ll(th, self->off_enter_ts, &enter_ts))
+        return 0;
+    PyObject *fd = NULL;
+    int paired = 0;
+    if (kind == 1) {
+        if (fl & 1) {
+            Py_ssize_t lens = 26, vals = 26 + 2 * (Py_ssize_t)nparams;
+            if (nparams == 0 || vals + 8 > (Py_ssize_t)elen || rd16(ev + lens) != 8)
+                return 0;
+            lfd = (int64_t)rd64(ev + vals);
+            int r = lookup_fd(self, th, lfd, &fd);
+            if (r <= 0)
+                return r;
+        }
+    } else {
+        paired = (long long)t == ltype + 1;
+        if (paired && (fl & 1)) {
+            if (!slot_ll(th, self->off_lfd, &lfd))
+                return 0;
+            int r = lookup_fd(self, th, lfd, &fd);
+            if (r <= 0)
+                return r;
+        }
+    }
+    if (set_slot(th, self->off_flags, PyLong_FromLongLong(flags | CL_ACTIVE)) < 0)
+        return -1;
+    if (kind == 1) {
+        if (set_slot(th, self->off_ltype, PyLong_FromLong((fl & 2) ? -2 : (long)t)) < 0 ||
+            set_slot(th, self->off_latency, PyLong_FromLong(0)) < 0 ||
+            set_slot(th, self->off_enter_ts, PyLong_FromUnsignedLongLong(ts)) < 0 ||
+            set_slot(th, self->off_lfd, PyLong_FromLongLong(lfd)) < 0)
+            return -1;
+    } else {
+        if (enter_ts && set_slot(th, self->off_latency,
+                                 PyLong_FromLongLong((long long)ts - enter_ts)) < 0)
+            return -1;
+        if (!paired) {
+            Py_INCREF(Py_False);
+            if (set_slot(th, self->off_lvalid, Py_False) < 0)
+                return -1;
+        }
+        Py_INCREF(Py_None);
+        if (set_slot(th, self->off_lev, Py_None) < 0)
+            return -1;
+        if ((fl & 2) && set_slot(th, self->off_ltype, PyLong_FromLong(-2)) < 0)
+            return -1;
+    }
+    if (fd != NULL && refresh_oldname(self, fd) < 0)
+        return -1;
+    *thread = th;
+    return 1;
+}
+
+/* After a run: the counters State.process keeps (events, last_ts, first_ts) */
+static int
+sync_state(Printer *self, unsigned long long n, uint64_t first_ts)
+{
+    if (self->state == NULL || n == 0)
+        return 0;
+    PyObject *ev = PyObject_GetAttrString(self->state, "events");
+    if (ev == NULL)
+        return -1;
+    PyObject *add = PyLong_FromUnsignedLongLong(n);
+    PyObject *sum = add ? PyNumber_Add(ev, add) : NULL;
+    Py_DECREF(ev);
+    Py_XDECREF(add);
+    if (sum == NULL)
+        return -1;
+    int r = PyObject_SetAttrString(self->state, "events", sum);
+    Py_DECREF(sum);
+    if (r < 0)
+        return -1;
+    PyObject *last = PyLong_FromUnsignedLongLong(self->last_ts);
+    if (last == NULL)
+        return -1;
+    r = PyObject_SetAttrString(self->state, "last_ts", last);
+    Py_DECREF(last);
+    if (r < 0)
+        return -1;
+    PyObject *first = PyObject_GetAttrString(self->state, "first_ts");
+    if (first == NULL)
+        return -1;
+    int unset = PyObject_Not(first);
+    Py_DECREF(first);
+    if (unset == 1) {
+        PyObject *f = PyLong_FromUnsignedLongLong(first_ts);
+        if (f == NULL)
+            return -1;
+        r = PyObject_SetAttrString(self->state, "first_ts", f);
+        Py_DECREF(f);
+        return r;
+    }
+    return unset < 0 ? -1 : 0;
+}
+
 /* One line for the event at ev; 1 done (maybe nothing printed), 0 needs Python, -1 error */
 static int
-format_event(Printer *self, const unsigned char *blk, uint64_t num, unsigned char action)
+format_event(Printer *self, const unsigned char *blk, uint64_t num, unsigned char action,
+             PyObject *thread, int looked_up)
 {
     const unsigned char *ev = blk + 10;
     uint16_t cpu = rd16(blk + 8);
@@ -375,9 +642,8 @@ format_event(Printer *self, const unsigned char *blk, uint64_t num, unsigned cha
     uint32_t elen = rd32(ev + 16);
     uint16_t t = rd16(ev + 20);
     uint32_t nparams = rd32(ev + 22);
-    PyObject *thread = NULL;
 
-    if (self->uses_thread) {
+    if (self->uses_thread && !looked_up) {
         PyObject *key = PyLong_FromLongLong(tid);
         if (key == NULL)
             return -1;
@@ -450,6 +716,29 @@ format_event(Printer *self, const unsigned char *blk, uint64_t num, unsigned cha
     return 1;
 }
 
+/* The event's thread (borrowed) or NULL, without changing anything; 0 when Python
+ * must process the event (an unknown thread that processing would create) */
+static int
+peek_thread(Printer *self, const unsigned char *blk, PyObject **thread)
+{
+    const unsigned char *ev = blk + 10;
+    uint16_t t = rd16(ev + 20);
+    *thread = NULL;
+    if (self->kinds_tab[t] == 3)
+        return 0;
+    PyObject *key = PyLong_FromLongLong((int64_t)rd64(ev + 8));
+    if (key == NULL)
+        return -1;
+    PyObject *th = PyDict_GetItemWithError(self->threads, key);
+    Py_DECREF(key);
+    if (th == NULL)
+        return PyErr_Occurred() ? -1 : (self->kinds_tab[t] == 0 ? 1 : 0);
+    if (Py_TYPE(th) != self->thread_type)
+        return 0;
+    *thread = th;
+    return 1;
+}
+
 static PyObject *
 Printer_run(Printer *self, PyObject *args)
 {
@@ -465,26 +754,42 @@ Printer_run(Printer *self, PyObject *args)
     uint32_t bl;
     uint16_t t;
     int failed = 0;
+    unsigned long long start = num;
+    uint64_t first_ts = 0;
     while (pos >= 0 && self->out_len < OUT_LIMIT && framed(b, pos, end, max_type, &bl, &t)) {
         unsigned char a = self->actions[t];
-        if ((a & 3) == ACTION_SKIP) {
-            num++;
-        } else if ((a & 3) == ACTION_SHOW) {
-            int r = format_event(self, b + pos, num + 1, a);
-            if (r < 0) {
-                failed = 1;
+        if ((a & 3) != ACTION_SKIP && (a & 3) != ACTION_SHOW)
+            break;
+        PyObject *thread = NULL;
+        Py_ssize_t mark = self->out_len;
+        if ((a & 3) == ACTION_SHOW) {
+            /* format first (it may decline), then apply: a declined event is untouched */
+            if (self->state != NULL) {
+                /* the thread the line reads is the one the bookkeeping finds */
+                int r = peek_thread(self, b + pos, &thread);
+                if (r < 0) { failed = 1; break; }
+                if (r == 0) break;
+            }
+            int r = format_event(self, b + pos, num + 1, a, thread, self->state != NULL);
+            if (r < 0) { failed = 1; break; }
+            if (r == 0) break;
+        }
+        if (self->state != NULL) {
+            int r = bookkeep(self, b + pos, &thread);
+            if (r < 0) { failed = 1; break; }
+            if (r == 0) {           /* Python processes it (and prints it) */
+                self->out_len = mark;
                 break;
             }
-            if (r == 0)
-                break;
-            num++;
-        } else {
-            break;
+            self->last_ts = rd64(b + pos + 10);
+            if (!first_ts)
+                first_ts = self->last_ts;
         }
+        num++;
         pos += bl;
     }
     PyBuffer_Release(&buf);
-    if (failed)
+    if (failed || sync_state(self, num - start, first_ts) < 0)
         return NULL;
     return Py_BuildValue("nK", pos, num);
 }

@@ -126,3 +126,43 @@ class TestHostileNames:
             assert b"new\\nline" in fast
         else:
             assert b"\x1b]0;pwned\x07" in fast
+
+
+FILTERS = ["fd.typechar = 4 or fd.typechar = 6",
+           "evt.type in (open, openat) and evt.dir=< and fd.name startswith /etc",
+           "evt.type in (open, openat, read, write) and proc.name in (bash, sshd, curl, cat)",
+           "fd.name glob '/etc/*' and not proc.aname[2] in (x, y)",
+           "evt.type=execve and evt.dir=<",
+           "fd.sport exists and evt.latency > 0",
+           "fd.num >= 0 and thread.tid > 0 and evt.dir = <"]
+
+
+def reference(cap: Path, condition: str, fmt: str) -> bytes:
+    """What sysdig's model gives: every event through State.process, in filter order."""
+    from falcolib.engine import shown_views
+    from falcolib.filter import compile as compile_condition, parse
+    from falcolib.outputs.format import Formatter
+    from falcolib.state import State
+    matcher = compile_condition(parse(condition))
+    render = Formatter(fmt).line_function()
+    lines = []
+    with ScapReader(cap) as r:
+        state = State(r.snapshot(), sysdig_filter_order=True)
+        for view in shown_views(r.events(), state=state, matcher=matcher):
+            line = render(view)
+            if line is not None:
+                lines.append(line + "\n")
+    return "".join(lines).encode("utf-8", "backslashreplace")
+
+
+class TestStateBookkeeping:
+    """With a filter, C applies the state's bookkeeping to the events Python never sees:
+    the lines are those of a run that processes every event in Python."""
+
+    @pytest.mark.parametrize("cap", CAPTURES, ids=lambda p: p.name)
+    def test_same_as_every_event_processed(self, cap, monkeypatch):
+        fmt = "%evt.num %evt.type %proc.name %fd.name %evt.latency"
+        with_c(True, monkeypatch)
+        for condition in FILTERS:
+            got = events_output([str(cap), condition, "-p", fmt], monkeypatch)
+            assert got == reference(cap, condition, fmt), condition

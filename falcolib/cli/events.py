@@ -44,6 +44,7 @@ def compile_filter(text: str | None):
 
 def run(args) -> int:
     from falcolib.engine import needs_state, wanted_types
+    from falcolib.filter.prefilter import scan_types
     from falcolib.outputs.format import Formatter
 
     matcher = compile_filter(args.filter)
@@ -52,13 +53,24 @@ def run(args) -> int:
     if matcher is not None:
         used |= matcher.fields
     from falcolib.scap.reader import ScapReader
+    from falcolib.speedups import speedups
     stateful = needs_state(used)
     types = matcher.evttypes if matcher is not None else None
-    if stateful and types is not None:
+    c_state = (stateful and speedups() is not None and not args.json and args.limit is None
+               and (matcher is None or types is not None or scan_types(matcher) is not None))
+    if c_state and matcher is not None:
+        # the C loop gives every event the state's bookkeeping, so only the types the
+        # filter can be true on (evt.type checks, and fd.* fields that only events with
+        # an fd answer) and those whose parser must run go to Python. In sysdig's filter
+        # order, a parser that runs only after the filter passed never runs for a type
+        # the filter cannot be true on.
+        from falcolib.state.engine import filter_first_types
+        types = scan_types(matcher)
+        types = types | (wanted_types(types) - filter_first_types())
+    elif stateful and types is not None:
+        # pure Python: the state's types and the filter's are read, others skipped
         types = wanted_types(types)
-    # without state, the event alone answers every field: no snapshot, no state, and
-    # only the filter's event types are decoded
-    with ScapReader(args.file, types=types) as reader:
+    with ScapReader(args.file, types=None if c_state else types) as reader:
         state = None
         if stateful:
             from falcolib.state import State
@@ -66,9 +78,12 @@ def run(args) -> int:
             # when they pass the filter (State.settle/discard)
             state = State(reader.snapshot(), sysdig_filter_order=matcher is not None)
         printer = None
-        if matcher is None and not args.json and args.limit is None:
+        if (c_state or matcher is None) and not args.json and args.limit is None:
             from falcolib.cli.events_fast import make_printer
-            printer = make_printer(reader, fmt, state, _escape_mode(args) is not None)
+            printer = make_printer(reader, fmt, state, _escape_mode(args) is not None,
+                                   types, show=matcher is None)
+        if printer is None and c_state:
+            reader.set_types(types)
         _print(reader.events(), state, matcher, fmt, args, printer)
     return 0
 

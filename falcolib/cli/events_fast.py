@@ -1,50 +1,86 @@
-"""The C printer for ``falcolib events`` (falcolib._speedups.Printer), set up for a run.
+"""The C loop for ``falcolib events`` (falcolib._speedups.Printer), set up for a run.
 
-When the format reads only fields the event header and the thread table answer
-(``Formatter.plan()``) and no filter, JSON or limit is asked for, the events the
-state engine does not need are formatted in C, straight from the capture chunk;
-Python still decodes, applies and prints every event the state needs (and any
-event the C loop declines: a string needing escapes, an unknown thread...).
+With a state engine, the events of the types Python must see (``deliver``: the
+filter's and the parsers') are handed to Python; every other event gets, in C,
+what ``State.process`` does for an event no parser wants (enter/exit pairing,
+latency, the fd used, the active flag, sysdig's filter-order discard), and,
+when the run prints every event with a format of header and thread fields only
+(``Formatter.plan()``), its line. Without a state, events are only formatted.
+Python still decodes, applies and prints every delivered event and any event the
+C loop declines (an unknown thread, a string needing escapes, an odd layout...).
 Lines from both go, in event order, into the printer's buffer.
 """
 from __future__ import annotations
 
 from falcolib.decode.visibility import CONTAINER_TYPES
 
+_NO_PLAN: list = []
 
-def make_printer(reader, fmt, state, escape: bool):
-    """A Printer wired into ``reader`` (ScapReader), or None when the fast path does
-    not apply (no C extension, a format it cannot print)."""
+
+def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | None,
+                 show: bool):
+    """A Printer wired into ``reader`` (a ScapReader reading every type), or None when
+    the C loop does not apply (not built, a live or enterless state). ``deliver``:
+    the types Python must process (None: decide from the state); ``show``: print
+    every visible event (no filter), in C where the format allows."""
     from falcolib.speedups import speedups
     mod = speedups()
-    plan = fmt.plan()
-    if mod is None or plan is None:
+    if mod is None or (state is not None and (state.live or state._exit_fd is not None)):
         return None
-    from falcolib.decode.table import EVENTS, SYSCALL_NAMES
+    plan = fmt.plan() if show else _NO_PLAN
+    if plan is None:
+        return None   # every line needs Python: nothing left for C worth the set-up
     from falcolib.engine import hidden_types
-    from falcolib.fields.evt import _NAMES
-    from falcolib.state.threadinfo import ThreadInfo
-
     hidden = hidden_types()
+    python = set(CONTAINER_TYPES)
+    n = reader.max_type
+    kinds = flags = None
     if state is not None:
-        from falcolib.state import wanted_types
-        python = set(wanted_types())
-        creates = state.placeholder_types()
-        threads = state.threads
-    else:
-        python, creates, threads = set(), frozenset(), None
-    python |= CONTAINER_TYPES
-    actions = bytearray(reader.max_type)
-    for t in range(reader.max_type):
+        if deliver is None:
+            from falcolib.state import wanted_types
+            deliver = wanted_types()
+        python |= deliver
+        kinds, flags = state_tables(state, n)
+    actions = bytearray(n)
+    for t in range(n):
         if t in python:
             actions[t] = mod.ACTION_PYTHON
-        elif hidden[t]:
-            actions[t] = mod.ACTION_SKIP
+        elif show and not hidden[t]:
+            actions[t] = mod.ACTION_SHOW | (mod.ENTER_EXIT if kinds and kinds[t] in (1, 2) else 0)
         else:
-            actions[t] = mod.ACTION_SHOW | (mod.ENTER_EXIT if t in creates else 0)
-    names = tuple(n.encode() for n in _NAMES) + tuple(
+            actions[t] = mod.ACTION_SKIP
+    from falcolib.decode.table import EVENTS, SYSCALL_NAMES
+    from falcolib.fields.evt import _NAMES
+    from falcolib.state.fdinfo import FdInfo
+    from falcolib.state.threadinfo import ThreadInfo
+    names = tuple(x.encode() for x in _NAMES) + tuple(
         e.name.encode() for e in EVENTS[len(_NAMES):])
+    extra = {}
+    if state is not None:
+        extra = {"state": state, "kinds": kinds, "flags": flags, "fd_type": FdInfo}
     printer = mod.Printer(bytes(actions), plan, fmt.require_all, names,
-                          tuple(n.encode() for n in SYSCALL_NAMES), threads, ThreadInfo, escape)
+                          tuple(x.encode() for x in SYSCALL_NAMES),
+                          state.threads if state is not None else None, ThreadInfo, escape,
+                          **extra)
     reader.set_fast(printer, state.flush_pending if state is not None else None)
     return printer
+
+
+def state_tables(state, n: int) -> tuple[bytes, bytes]:
+    """Per type, for the C bookkeeping: the kind (0 no pairing, 1 enter, 2 exit, 3 only
+    Python: clone exits, container events, enters kept for their exit) and flags
+    (1: uses an fd; 2: discarded after the filter, in sysdig's filter order)."""
+    from falcolib.state import engine as E
+    kinds = bytearray(n)
+    flags = bytearray(n)
+    for t in range(min(n, len(state._kind))):
+        k = state._kind[t]
+        if k == E._K_ENTER:
+            kinds[t] = 3 if state._store[t] else 1
+        elif k == E._K_EXIT:
+            kinds[t] = 2
+        elif k in (E._K_CLONE_X, E._K_CONTAINER):
+            kinds[t] = 3
+        flags[t] = (1 if state._uses_fd[t] else 0) | (
+            2 if state._minor[t] and k != E._K_SKIP else 0)
+    return bytes(kinds), bytes(flags)

@@ -44,36 +44,43 @@ def names_to_codes(names) -> frozenset[int]:
 
 def condition_evttypes(node) -> frozenset[int] | None:
     """The event type codes ``node`` can match; None when that is every type."""
-    codes = _visit(node, False)
+    codes = walk(node, _leaf)
     return None if codes == all_types() else codes
 
 
-def _visit(node, negated: bool) -> frozenset[int]:
+def walk(node, leaf, negated: bool = False) -> frozenset[int]:
+    """The type set of ``node`` with ``leaf(node, negated)`` giving each check's set:
+    ``and`` intersects, ``or`` unites, a negation is pushed down to the leaves.
+    (falcolib.filter.prefilter walks with a leaf rule of its own.)"""
     match node:
         case ast.And(items):
-            return _combine(items, negated, union=negated)
+            return _combine(items, negated, leaf, union=negated)
         case ast.Or(items):
-            return _combine(items, negated, union=not negated)
+            return _combine(items, negated, leaf, union=not negated)
         case ast.Not(item):
-            return _visit(item, not negated)
-        case ast.Compare():
-            return _compare(node, negated)
-        case ast.Unary(field, _):
-            if _is_evttype_field(field):  # "evt.type exists": all, and negated none
-                return frozenset() if negated else all_types()
-            return all_types()
+            return walk(item, leaf, not negated)
+        case ast.Compare() | ast.Unary():
+            return leaf(node, negated)
     return all_types()  # an unexpanded macro, or anything else: neutral
 
 
-def _combine(items, negated: bool, *, union: bool) -> frozenset[int]:
+def _leaf(node, negated: bool) -> frozenset[int]:
+    if isinstance(node, ast.Compare):
+        return _compare(node, negated)
+    if _is_evttype_field(node.field):  # "evt.type exists": all, and negated none
+        return frozenset() if negated else all_types()
+    return all_types()
+
+
+def _combine(items, negated: bool, leaf, *, union: bool) -> frozenset[int]:
     if union:
         out: frozenset[int] = frozenset()
         for i in items:
-            out |= _visit(i, negated)
+            out |= walk(i, leaf, negated)
         return out
     out = all_types()
     for i in items:
-        out &= _visit(i, negated)
+        out &= walk(i, leaf, negated)
     return out
 
 

@@ -142,6 +142,26 @@ def _build_tables():
 _TABLES = None
 
 
+def _types_where(column: int) -> frozenset[int]:
+    global _TABLES
+    if _TABLES is None:
+        _TABLES = _build_tables()
+    return frozenset(t for t, yes in enumerate(_TABLES[column]) if yes)
+
+
+def fd_event_types() -> frozenset[int]:
+    """The event types that use, create or destroy an fd, as the state engine reads
+    the flags (sysdig 0.29's where it knew the type): the only ones fd.* fields answer."""
+    return _types_where(2)
+
+
+def filter_first_types() -> frozenset[int]:
+    """The event types whose parser ``sysdig -r FILTER`` runs only when the event passes
+    the filter (no EF_MODIFIES_STATE; ``State(sysdig_filter_order=True)``). A filtered
+    replay need not deliver those the filter cannot be true on: their parser never runs."""
+    return _types_where(5)
+
+
 class State:
     """Threads, fds, users, groups and containers; see the module docstring."""
 

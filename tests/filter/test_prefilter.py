@@ -1,0 +1,65 @@
+"""scan_types: the event types a condition can be true on, narrowed by fd.* presence."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from falcolib.decode import Event
+from falcolib.fields import lookup
+from falcolib.fields.catalogue import FIELDS, _load_all
+from falcolib.filter import compile as compile_condition, parse
+from falcolib.filter.prefilter import _NOT_EVENT_FD, scan_types
+from falcolib.scap.reader import ScapReader
+from falcolib.state import State
+from falcolib.state.engine import fd_event_types
+
+CAPTURES = sorted((Path(__file__).resolve().parents[2] / ".." / "shared" / "captures").glob("*.scap"))
+
+
+def narrowed(condition: str):
+    return scan_types(compile_condition(parse(condition)))
+
+
+class TestAlgebra:
+    """and intersects, or unites, negated fd checks are neutral."""
+
+    def test_fd_check_narrows(self):
+        assert narrowed("fd.name glob '/etc/*'") == fd_event_types()
+        assert narrowed("proc.name=bash and fd.name exists") == fd_event_types()
+
+    def test_neutral(self):
+        assert narrowed("not fd.name glob x") is None
+        assert narrowed("fd.name=x or proc.name=y") is None
+        assert narrowed("fd.types intersects (file)") is None
+        assert narrowed("tolower(fd.name) = x") is None   # a transformer: not assumed
+
+    def test_with_evttypes(self):
+        m = compile_condition(parse("evt.type in (open, execve) and fd.name = /etc"))
+        assert scan_types(m) == m.evttypes & fd_event_types()
+        assert scan_types(m) and scan_types(m) < m.evttypes
+
+
+class TestPresence:
+    """The fact the narrowing rests on, checked on every shared capture: an fd.* field
+    (but fd.types) has no value on an event outside fd_event_types()."""
+
+    @pytest.mark.parametrize("cap", CAPTURES, ids=lambda p: p.name)
+    def test_no_value_elsewhere(self, cap):
+        _load_all()
+        fdev = fd_event_types()
+        gets = [(n, lookup(n).bind(None)) for n in sorted(FIELDS)
+                if n.startswith("fd.") and n not in _NOT_EVENT_FD]
+        assert len(gets) > 40
+        checked = 0
+        with ScapReader(cap) as r:
+            state = State(r.snapshot())
+            for raw in r.events():
+                view = state.process(Event(raw))
+                if raw.type in fdev:
+                    continue
+                for name, get in gets:
+                    assert get(view) is None, (name, raw.num)
+                checked += 1
+        if cap.name != "empty.scap":
+            assert checked
