@@ -24,15 +24,16 @@ if TYPE_CHECKING:   # imported when an alert is made: the events CLI never needs
     from falcolib.outputs.alert import Alert
 
 
-def state_types(enterless: bool = False, fields=None) -> frozenset[int]:
+def state_types(enterless: bool = False, fields=None, *, sysdig_order: bool = False) -> frozenset[int]:
     """Event types the state engine must see to keep threads and fds right; with
     ``fields`` (canonical field names), only what those fields' answers depend on."""
     from falcolib.state import wanted_types
-    return wanted_types(enterless, fields)
+    return wanted_types(enterless, fields, sysdig_order=sysdig_order)
 
 
 def wanted_types(consumer: frozenset[int] | None, *, with_state: bool = True,
-                 enterless: bool = False, fields=None) -> frozenset[int] | None:
+                 enterless: bool = False, fields=None,
+                 sysdig_order: bool = False) -> frozenset[int] | None:
     """What a backend must deliver: the consumer's types plus the state's (None = all).
 
     ``enterless``: for a backend whose exit events carry their call's parameters
@@ -41,6 +42,9 @@ def wanted_types(consumer: frozenset[int] | None, *, with_state: bool = True,
     ``fields``: the field names (as written or canonical) the consumer extracts from
     the events it gets: the state then gets only the event types those fields need
     (``falcolib.state.groups``; "lean state"). None: every state type.
+    ``sysdig_order`` (with ``fields``): ``consumer`` is what a filter evaluated before
+    the parsers (``State(sysdig_filter_order=True)``) can be true on; the state types
+    whose parser then runs only on passing events are left out too.
     """
     if consumer is None:
         return None
@@ -49,7 +53,7 @@ def wanted_types(consumer: frozenset[int] | None, *, with_state: bool = True,
     if fields is not None:
         from falcolib.state.groups import canonical
         fields = canonical(fields)
-    return consumer | state_types(enterless, fields)
+    return consumer | state_types(enterless, fields, sysdig_order=sysdig_order and fields is not None)
 
 
 # Fields answered by the event alone (header and parameters): a consumer that

@@ -23,16 +23,19 @@ from falcolib.state.threadinfo import ThreadInfo
 from falcolib.state.view import EventView
 
 
-def wanted_types(enterless: bool = False, fields=None) -> frozenset[int]:
+def wanted_types(enterless: bool = False, fields=None, *, sysdig_order: bool = False) -> frozenset[int]:
     """Event types the state engine must see to keep its tables right; with ``enterless``
     (a live backend whose exits carry their call's parameters, read by a
     ``State(enterless=True)``), without the enter events those exits make unneeded.
 
     ``fields``: the canonical names of the fields the consumer extracts (see
     ``falcolib.state.groups``): only the parsers those fields depend on (the thread
-    table always). None: every parser, for any field."""
-    from falcolib.state.groups import types_for
-    out = types_for(fields)
+    table always). None: every parser, for any field. ``sysdig_order``: for a consumer
+    filtering before the parsers as ``sysdig -r FILTER`` (``State(sysdig_filter_order=
+    True)``) whose own types are those its filter can be true on: without the types
+    whose parser would run only on events passing that filter (``groups.lean_types``)."""
+    from falcolib.state.groups import lean_types
+    out = lean_types(fields, sysdig_order=sysdig_order)
     if enterless:
         from falcolib.state.engine import enterless_types
         out -= enterless_types(out)

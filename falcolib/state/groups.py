@@ -182,5 +182,35 @@ def types_for(fields=None) -> frozenset[int]:
     return group_types(groups_for(fields))
 
 
+# the switch events: State.process itself keeps thread.exectime/totexectime on every one
+SWITCH_EVENTS = ("PPME_SCHEDSWITCH_1_E", "PPME_SCHEDSWITCH_6_E")
+
+
+@functools.cache
+def filter_first_types() -> frozenset[int]:
+    """State types a filtered replay in sysdig's order (``State(sysdig_filter_order=True)``)
+    need not deliver when the filter cannot be true on them: their parser runs only for
+    events passing the filter (sysdig 0.29 flags: no EF_MODIFIES_STATE), and nothing else
+    in ``State.process`` depends on them. The switch events are not among them
+    (process() counts CPU time on each), nor is any type when the fields read
+    cross-event bookkeeping (see ``lean_types``)."""
+    from falcolib.decode.table import EVENTS
+    from falcolib.state.sysdig_flags import FLAGS
+    return frozenset(c for c in range(min(len(FLAGS), len(EVENTS)))
+                     if not FLAGS[c] & 16 and EVENTS[c].enum not in SWITCH_EVENTS)
+
+
+def lean_types(fields=None, *, sysdig_order: bool = False) -> frozenset[int]:
+    """``types_for(fields)``; with ``sysdig_order`` (the consumer's types are the ones its
+    filter can be true on, evaluated before the parsers as sysdig does), without
+    ``filter_first_types()`` unless the fields need every event's bookkeeping."""
+    groups = groups_for(fields)
+    out = group_types(groups)
+    if sysdig_order and groups != EVERYTHING:
+        out -= filter_first_types()
+    return out
+
+
 __all__ = ["THREAD", "FD", "IO", "MEM", "GROUPS", "EVERYTHING", "FIELD_GROUPS", "groups_for",
-           "canonical", "type_groups", "group_types", "types_for"]
+           "canonical", "type_groups", "group_types", "types_for", "filter_first_types",
+           "lean_types"]
