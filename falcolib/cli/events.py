@@ -64,9 +64,10 @@ def run(args) -> int:
         # an fd answer) and those whose parser must run go to Python. In sysdig's filter
         # order, a parser that runs only after the filter passed never runs for a type
         # the filter cannot be true on.
+        # Of the parsers, only those the used fields depend on run (lean state).
         from falcolib.state.engine import filter_first_types
         types = scan_types(matcher)
-        types = types | (wanted_types(types) - filter_first_types())
+        types = types | (wanted_types(types, fields=used) - filter_first_types())
     elif stateful and types is not None:
         # pure Python: the state's types and the filter's are read, others skipped
         types = wanted_types(types)
@@ -80,8 +81,14 @@ def run(args) -> int:
         printer = None
         if (c_state or matcher is None) and not args.json and args.limit is None:
             from falcolib.cli.events_fast import make_printer
+            deliver = types
+            if stateful and matcher is None:
+                # every event is shown: Python gets those whose parsers the fields need
+                from falcolib.state import needed_types
+                from falcolib.state.groups import canonical
+                deliver = needed_types(canonical(used))
             printer = make_printer(reader, fmt, state, _escape_mode(args) is not None,
-                                   types, show=matcher is None)
+                                   deliver, show=matcher is None)
         if printer is None and c_state:
             reader.set_types(types)
         _print(reader.events(), state, matcher, fmt, args, printer)
