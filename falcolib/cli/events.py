@@ -65,9 +65,7 @@ def run(args) -> int:
         # order, a parser that runs only after the filter passed never runs for a type
         # the filter cannot be true on.
         # Of the parsers, only those the used fields depend on run (lean state).
-        from falcolib.state.engine import filter_first_types
-        types = scan_types(matcher)
-        types = types | (wanted_types(types, fields=used) - filter_first_types())
+        types = wanted_types(scan_types(matcher), fields=used, sysdig_order=True)
     elif stateful and types is not None:
         # pure Python: the state's types and the filter's are read, others skipped
         types = wanted_types(types)

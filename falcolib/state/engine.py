@@ -155,13 +155,6 @@ def fd_event_types() -> frozenset[int]:
     return _types_where(2)
 
 
-def filter_first_types() -> frozenset[int]:
-    """The event types whose parser ``sysdig -r FILTER`` runs only when the event passes
-    the filter (no EF_MODIFIES_STATE; ``State(sysdig_filter_order=True)``). A filtered
-    replay need not deliver those the filter cannot be true on: their parser never runs."""
-    return _types_where(5)
-
-
 class State:
     """Threads, fds, users, groups and containers; see the module docstring."""
 
