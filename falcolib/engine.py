@@ -41,7 +41,9 @@ def wanted_types(consumer: frozenset[int] | None, *, with_state: bool = True,
     events those exits make unneeded (about half of a live event stream).
     ``fields``: the field names (as written or canonical) the consumer extracts from
     the events it gets: the state then gets only the event types those fields need
-    (``falcolib.state.groups``; "lean state"). None: every state type.
+    (``falcolib.state.groups``; "lean state"); None (all events) when they read what
+    every event leaves (evt.reltime, evt.latency, evt.deltatime) or are unknown.
+    ``fields=None``: every state type.
     ``sysdig_order`` (with ``fields``): ``consumer`` is what a filter evaluated before
     the parsers (``State(sysdig_filter_order=True)``) can be true on; the state types
     whose parser then runs only on passing events are left out too.
@@ -50,10 +52,13 @@ def wanted_types(consumer: frozenset[int] | None, *, with_state: bool = True,
         return None
     if not with_state:
         return consumer
-    if fields is not None:
-        from falcolib.state.groups import canonical
-        fields = canonical(fields)
-    return consumer | state_types(enterless, fields, sysdig_order=sysdig_order and fields is not None)
+    if fields is None:
+        return consumer | state_types(enterless)
+    from falcolib.state.groups import canonical, needs_every_event
+    fields = canonical(fields)
+    if needs_every_event(fields):
+        return None   # evt.reltime, latencies...: every event of the capture counts
+    return consumer | state_types(enterless, fields, sysdig_order=sysdig_order)
 
 
 # Fields answered by the event alone (header and parameters): a consumer that

@@ -43,11 +43,13 @@ def wanted_types(enterless: bool = False, fields=None, *, sysdig_order: bool = F
 
 
 def needed_types(fields) -> frozenset[int]:
-    """The event types whose events the state must process for ``fields`` (canonical
-    names) to answer as if it processed every event: ``wanted_types(fields=fields)``.
-    Valid for the events the state does process (their own pairing, fd and thread are
-    then right); a consumer showing other events without processing them must give
-    them what ``State.process`` would (see ``falcolib.state.groups``)."""
+    """The event types whose parsers must run for ``fields`` (canonical names; None: any
+    field) to answer as if every parser ran: ``wanted_types(fields=fields)``. For a
+    consumer that hands the state only these but gives every other event what
+    ``State.process`` does before a parser (pending removals, pairing, latency, the fd
+    used, the "<NA>" thread of an unknown tid, evt.reltime's first event, the switch CPU
+    times when the memory fields are used). Without that, fields that need every event
+    (``groups.needs_every_event``) need every event processed."""
     return wanted_types(False, fields)
 
 

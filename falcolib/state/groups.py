@@ -25,8 +25,9 @@ its events (enter/exit pairing, latency, the thread's last fd, the "<NA>"
 placeholder made for an unknown thread id, evt.reltime's first event). Within
 one thread an exit follows its own enter, so the bookkeeping a delivered event
 sees is that of its own pair; fields that read bookkeeping across events
-(latencies, relative and delta times) get every state type (``EVERYTHING``).
-Fields not listed here are treated the same way.
+(latencies, relative and delta times) need every event of the capture
+(``EVERY_EVENT``: ``falcolib.engine.wanted_types`` then returns None). Fields
+not listed here are treated the same way.
 """
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ THREAD, FD, IO, MEM = "thread", "fd", "io", "mem"
 GROUPS = (THREAD, FD, IO, MEM)
 ALWAYS = frozenset({THREAD})
 EVERYTHING = frozenset(GROUPS)
+# not a parser group: the field reads what every event leaves behind (see _EVERY_EVENT)
+EVERY_EVENT = "every-event"
 
 # --- fields -> groups (canonical names: falcolib.fields.lookup(name).name) ---------
 # Event-only fields, and fields answered by the thread table alone (always kept).
@@ -93,9 +96,11 @@ _MEM = """
 proc.vmsize proc.vmrss proc.vmswap thread.pfmajor thread.pfminor thread.vmsize thread.vmrss
 thread.vmsize.b thread.vmrss.b thread.exectime thread.totexectime
 """
-# Answers that depend on every event the state sees: enter->exit latency across
-# unpaired events, the capture's first event, the previous event seen by the field.
-_EVERYTHING = """
+# Answers that depend on every event of the capture, whatever its type: the enter->exit
+# latency (the thread's last enter of any type when the exit is unpaired), the capture's
+# first event (evt.reltime), the previous event the field was evaluated on (deltatime,
+# latency.human's repeated text). Their consumers get every event.
+_EVERY_EVENT = """
 evt.latency evt.latency.s evt.latency.ns evt.latency.quantized evt.latency.human
 evt.wait_latency evt.reltime evt.reltime.s evt.reltime.ns evt.deltatime evt.deltatime.s
 evt.deltatime.ns
@@ -106,22 +111,30 @@ FIELD_GROUPS: dict[str, frozenset[str]] = {
     **{n: frozenset({FD}) for n in _FD.split()},
     **{n: frozenset({FD, IO}) for n in _FD_IO.split()},
     **{n: frozenset({MEM}) for n in _MEM.split()},
-    **{n: EVERYTHING for n in _EVERYTHING.split()},
+    **{n: EVERYTHING | {EVERY_EVENT} for n in _EVERY_EVENT.split()},
 }
 
 
 def groups_for(fields) -> frozenset[str]:
     """The parser groups the answers of ``fields`` (canonical names) depend on, thread
-    included; ``None`` (unknown fields) or a field not listed here: every group."""
+    included, plus ``EVERY_EVENT`` when they need every event of the capture (also for a
+    field not listed here). ``None`` (any field): every parser group."""
     if fields is None:
         return EVERYTHING
     out = set(ALWAYS)
     for name in fields:
         g = FIELD_GROUPS.get(name)
         if g is None:
-            return EVERYTHING
+            return EVERYTHING | {EVERY_EVENT}
         out |= g
     return frozenset(out)
+
+
+def needs_every_event(fields) -> bool:
+    """Whether ``fields`` (canonical names; None: unknown, so yes) read what every event
+    of the capture leaves behind: their consumer must get all events, not only the
+    types of its filter and of the state's parsers."""
+    return fields is None or EVERY_EVENT in groups_for(fields)
 
 
 def canonical(names) -> frozenset[str] | None:
@@ -172,7 +185,7 @@ def type_groups() -> dict[int, frozenset[str]]:
 
 @functools.cache
 def group_types(groups: frozenset[str]) -> frozenset[int]:
-    """The event types of the parsers in ``groups``."""
+    """The event types of the parsers in ``groups`` (``EVERY_EVENT`` adds none)."""
     return frozenset(c for c, gs in type_groups().items() if gs & groups)
 
 
@@ -203,14 +216,15 @@ def filter_first_types() -> frozenset[int]:
 def lean_types(fields=None, *, sysdig_order: bool = False) -> frozenset[int]:
     """``types_for(fields)``; with ``sysdig_order`` (the consumer's types are the ones its
     filter can be true on, evaluated before the parsers as sysdig does), without
-    ``filter_first_types()`` unless the fields need every event's bookkeeping."""
+    ``filter_first_types()`` unless the fields are unknown or need every event."""
     groups = groups_for(fields)
     out = group_types(groups)
-    if sysdig_order and groups != EVERYTHING:
+    if sysdig_order and fields is not None and EVERY_EVENT not in groups:
         out -= filter_first_types()
     return out
 
 
-__all__ = ["THREAD", "FD", "IO", "MEM", "GROUPS", "EVERYTHING", "FIELD_GROUPS", "groups_for",
+__all__ = ["THREAD", "FD", "IO", "MEM", "GROUPS", "EVERYTHING", "EVERY_EVENT", "FIELD_GROUPS",
+           "groups_for", "needs_every_event",
            "canonical", "type_groups", "group_types", "types_for", "filter_first_types",
            "lean_types"]

@@ -20,7 +20,8 @@ from falcolib.outputs.format import Formatter
 from falcolib.state import State, needed_types
 from falcolib.state import wanted_types as state_wanted_types
 from falcolib.state.groups import (
-    EVERYTHING, FD, FIELD_GROUPS, IO, MEM, THREAD, group_types, groups_for, type_groups,
+    EVERY_EVENT, EVERYTHING, FD, FIELD_GROUPS, IO, MEM, THREAD, canonical, group_types,
+    groups_for, needs_every_event, type_groups,
 )
 from falcolib_scap import ScapBackend
 from tests.conftest import CAPTURES
@@ -80,10 +81,11 @@ CASES = {
 
 
 def _lines(path, flt, fmt_text, *, lean: bool, sysdig_order: bool,
-           skip_filter_first: bool = False) -> list[str]:
+           skip_filter_first: bool = False, every: bool = False) -> list[str]:
     """What ``falcolib events path flt -p fmt`` prints, with the full or the lean state;
     ``skip_filter_first``: also without the state types whose parser sysdig runs only
-    on events passing the filter (none of which the filter's types hold)."""
+    on events passing the filter (none of which the filter's types hold); ``every``:
+    reading every event (the reference for fields that need every event)."""
     matcher = compile_condition(parse(flt, file="<filter>"))
     # None: sysdig's default line (falcolib.cli.events.DEFAULT_FORMAT)
     fmt = Formatter(fmt_text or "*%evt.num %evt.outputtime %evt.cpu %proc.name (%thread.tid) "
@@ -92,6 +94,8 @@ def _lines(path, flt, fmt_text, *, lean: bool, sysdig_order: bool,
     assert needs_state(used)
     types = wanted_types(matcher.evttypes, fields=used if lean else None,
                          sysdig_order=skip_filter_first)
+    if every:
+        types = None
     render = fmt.line_function()
     with ScapBackend(str(path), types=types) as backend:
         state = State(backend.snapshot(), sysdig_filter_order=sysdig_order)
@@ -103,6 +107,13 @@ def _lines(path, flt, fmt_text, *, lean: bool, sysdig_order: bool,
     return out
 
 
+def _every(flt, fmt) -> bool:
+    """Whether the case's fields need every event (then the reference reads them all)."""
+    f = Formatter(fmt or "%evt.num")
+    used = set(f.field_names) | compile_condition(parse(flt, file="<filter>")).fields
+    return needs_every_event(canonical(used))
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 class TestLeanEqualsFull:
     """Every capture, every case: the lean state prints exactly what the full state prints."""
@@ -111,9 +122,10 @@ class TestLeanEqualsFull:
     def test_same_lines(self, case, sysdig_order):
         """Line for line, in both filter orders."""
         flt, fmt = CASES[case]
+        every = _every(flt, fmt)
         printed = 0
         for path in CAPTURES:
-            full = _lines(path, flt, fmt, lean=False, sysdig_order=sysdig_order)
+            full = _lines(path, flt, fmt, lean=False, sysdig_order=sysdig_order, every=every)
             lean = _lines(path, flt, fmt, lean=True, sysdig_order=sysdig_order)
             assert lean == full, f"{path.name}: lean differs from full"
             printed += len(full)
@@ -124,8 +136,9 @@ class TestLeanEqualsFull:
         """sysdig order, lean and without the types whose parser runs only on passing
         events: still what the plain full run prints."""
         flt, fmt = CASES[case]
+        every = _every(flt, fmt)
         for path in CAPTURES:
-            full = _lines(path, flt, fmt, lean=False, sysdig_order=True)
+            full = _lines(path, flt, fmt, lean=False, sysdig_order=True, every=every)
             both = _lines(path, flt, fmt, lean=True, sysdig_order=True, skip_filter_first=True)
             assert both == full, f"{path.name}: lean without filter-first types differs"
 
@@ -215,8 +228,16 @@ class TestTables:
         assert groups_for({"proc.cwd"}) == {THREAD, FD}   # fchdir reads the fd's name
         assert groups_for({"thread.totexectime"}) == {THREAD, MEM}
         assert groups_for({"evt.args"}) == {THREAD, FD}
-        assert groups_for({"evt.reltime"}) == EVERYTHING
+        assert groups_for({"evt.reltime"}) == EVERYTHING | {EVERY_EVENT}
+        assert groups_for({"no.such.field"}) == EVERYTHING | {EVERY_EVENT}
         assert groups_for(None) == EVERYTHING
+
+    def test_every_event_fields_get_all_events(self):
+        """evt.reltime, latencies and delta times: the backend delivers every event."""
+        for name in ("evt.reltime", "evt.latency", "evt.deltatime", "evt.latency.human",
+                     "evt.wait_latency", "no.such.field"):
+            assert wanted_types(frozenset({3}), fields={name, "proc.name"}) is None, name
+        assert wanted_types(frozenset({3}), fields={"proc.name"}) is not None
 
 
 def _unknown(name: str) -> bool:
@@ -242,6 +263,9 @@ ORACLE_CASES = {
                 "*%evt.num %fd.name %fd.num %fd.type %fd.typechar %fd.directory %fd.filename %proc.name"),
     "cwd-exe": ("evt.type in (open, openat, execve, chdir, fchdir, getcwd, stat)",
                 "*%evt.num %proc.cwd %proc.exepath %proc.aname[2] %evt.abspath"),
+    "latency": CASES["latency"],
+    "deltatime": ("evt.type in (open, openat, close) and evt.deltatime > 0",
+                  "*%evt.num %evt.deltatime %evt.latency.human"),
 }
 
 
@@ -253,10 +277,11 @@ class TestLeanAgainstSysdig:
     def test_same_as_sysdig(self, sysdig, case):
         """Captures where the full state already differs from sysdig are left out (not ours)."""
         flt, fmt = ORACLE_CASES[case]
+        every = _every(flt, fmt)
         compared = 0
         for path in CAPTURES:
             expected = _sysdig(path, flt, fmt)
-            if _lines(path, flt, fmt, lean=False, sysdig_order=True) != expected:
+            if _lines(path, flt, fmt, lean=False, sysdig_order=True, every=every) != expected:
                 continue
             assert _lines(path, flt, fmt, lean=True, sysdig_order=True) == expected, path.name
             compared += 1
