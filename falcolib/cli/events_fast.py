@@ -37,10 +37,9 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
     kinds = flags = None
     if state is not None:
         if deliver is None:
-            from falcolib.state import wanted_types
-            deliver = wanted_types()
+            return None   # Python must see every event: nothing for C to do
         python |= deliver
-        kinds, flags = state_tables(state, n)
+        kinds, flags = state_tables(state, n, python)
     actions = bytearray(n)
     for t in range(n):
         if t in python:
@@ -66,17 +65,19 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
     return printer
 
 
-def state_tables(state, n: int) -> tuple[bytes, bytes]:
+def state_tables(state, n: int, python) -> tuple[bytes, bytes]:
     """Per type, for the C bookkeeping: the kind (0 no pairing, 1 enter, 2 exit, 3 only
     Python: clone exits, container events, enters kept for their exit) and flags
-    (1: uses an fd; 2: discarded after the filter, in sysdig's filter order)."""
+    (1: uses an fd; 2: discarded after the filter, in sysdig's filter order). An enter
+    kept for its exit's parser is an ordinary enter when that parser does not run
+    (its type is not in ``python``): the exit consumes what was kept, nothing else."""
     from falcolib.state import engine as E
     kinds = bytearray(n)
     flags = bytearray(n)
     for t in range(min(n, len(state._kind))):
         k = state._kind[t]
         if k == E._K_ENTER:
-            kinds[t] = 3 if state._store[t] else 1
+            kinds[t] = 3 if state._store[t] and t in python else 1
         elif k == E._K_EXIT:
             kinds[t] = 2
         elif k in (E._K_CLONE_X, E._K_CONTAINER):

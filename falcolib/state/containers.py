@@ -10,6 +10,8 @@ kubelet puts on every container (``io.kubernetes.pod.name`` ...).
 """
 from __future__ import annotations
 
+import functools
+
 import json
 
 import attrs
@@ -164,8 +166,10 @@ def _match(cgroup: str, prefix: str, suffix: str) -> str | None:
     return cgroup[start:start + REPORTED_ID_LEN]
 
 
+@functools.lru_cache(maxsize=1024)
 def container_from_cgroups(cgroups) -> tuple[str, int] | None:
-    """(short id, type) of the container a thread's cgroups put it in, or None (host)."""
+    """(short id, type) of the container a thread's cgroups put it in, or None (host).
+    Remembered for the last 1024 cgroup lists (every clone and execve asks)."""
     for prefix, suffix, ctype in _LAYOUTS:
         for _sub, path in cgroups:
             cid = _match(path, prefix, suffix)
