@@ -49,9 +49,25 @@ VALUES = ["openat", "3", "-3", "+4", "0x1F", "0x", "1.5e+3", "1e", "1.", "and", 
 BLANKS = ["", " ", "  ", "\t", "\n", "\r\n", "\x0b", "\x0c", "\xa0", "\u2003"]
 GLUE = ["and", "or", "AND", "and$", "$and", "andx", "or_", "not", ",", "="]
 
-piece = st.one_of(*(st.sampled_from(xs) for xs in (FIELDS, OPS, VALUES, BLANKS, GLUE)))
+LISTS = ["(a, b)", "(open,openat)", "()", "( )", "(a,)", "(,a)", "(a b)", "(1, -2, /x)",
+         "(a,\tb\n)", "(and, or)", "(a", "(val)", "((a))", "(a=b)"]
+piece = st.one_of(*(st.sampled_from(xs) for xs in (FIELDS, OPS, VALUES, BLANKS, GLUE, LISTS)),
+                  st.sampled_from(["(", ")", "not", "not ", "(not", "in", "intersects"]))
 check = st.tuples(st.sampled_from(BLANKS), st.sampled_from(FIELDS), st.sampled_from(BLANKS),
-                  st.sampled_from(OPS), st.sampled_from(BLANKS), st.sampled_from(VALUES))
+                  st.sampled_from(OPS), st.sampled_from(BLANKS), st.sampled_from(VALUES + LISTS))
+
+
+def _condition(draw_check):
+    """Conditions from checks with not, parentheses, and, or (blanks varied)."""
+    return st.recursive(
+        draw_check.map("".join),
+        lambda inner: st.one_of(
+            st.tuples(st.sampled_from(["not ", "not", "not\t", "not("]), inner).map("".join),
+            st.tuples(st.sampled_from(["(", "( "]), inner, st.sampled_from([")", " )", ""]))
+            .map("".join),
+            st.tuples(inner, st.sampled_from([" and ", " or ", ")and(", "\nor\n", " and", " AND "]),
+                      inner).map("".join)),
+        max_leaves=6)
 
 
 class TestSameAsGrammar:
@@ -70,6 +86,11 @@ class TestSameAsGrammar:
         text += "".join(chain[-1][0]) + tail
         assert_same(text)
 
+    @settings(max_examples=1500, deadline=None)
+    @given(_condition(check))
+    def test_nested_conditions(self, text):
+        assert_same(text)
+
     def test_rule_file_conditions(self, rule_conditions):
         for _, _, condition in rule_conditions:
             assert_same(condition)
@@ -85,6 +106,7 @@ class TestSameAsGrammar:
                 read += assert_same(text.replace(" ", ""))
             read += assert_same(" and ".join(checks))
             read += assert_same("\tor ".join(checks))
+            read += assert_same("not (" + " or not ".join(checks) + ")")
         assert read > 500
 
     @pytest.mark.parametrize("text", [
@@ -100,10 +122,21 @@ class TestSameAsGrammar:
         assert assert_same(text)
 
     @pytest.mark.parametrize("text", [
-        "evt.type in (open, openat)", "(evt.type=openat)", "not evt.type=openat",
+        "evt.type in (open, openat) and evt.dir=< and fd.name startswith /etc",
+        "evt.type in (open, openat, read, write) and proc.name in (prog0, prog1, sshd)",
+        "not (proc.name=bash or proc.name in (sh, zsh)) and not fd.num<0",
+        "(evt.type=openat)", "not evt.type=openat", "fd.name pmatch (/etc, /usr/lib)",
+        "fd.net intersects ()",
+    ])
+    def test_nested_filters_are_read(self, text):
+        assert assert_same(text)
+
+    @pytest.mark.parametrize("text", [
         "proc.name='bash'", "proc.aname[2]=sshd", "tolower(proc.name)=bash",
         "evt.type=openat and", "fd.num > abc", "evt.type=openat andx proc.name=cat",
-        "some_macro", "evt.type=openat and some_macro",
+        "some_macro", "evt.type=openat and some_macro", "proc.name in some_list",
+        "proc.name = val(proc.pname)", "(evt.type=openat", "evt.type=openat)",
+        "not", "evt.type in (open", "evt.type in (a,,b)",
     ])
     def test_others_left_to_the_grammar(self, text):
         assert parse_simple(text, ORIGIN) is None
