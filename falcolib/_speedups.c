@@ -96,6 +96,52 @@ speed_skip(PyObject *self, PyObject *args)
     return Py_BuildValue("nn", pos, count);
 }
 
+/* spans(buf, base, end, n, large) -> [(pos, len), ...]: where each of an event's n
+ * parameters lies, from its length array at ``base`` (u16 each, u32 when large); a
+ * parameter running past ``end`` (a truncated event) keeps what fits. [] when the
+ * length array itself does not fit. What falcolib.decode.event.Event._load computes. */
+static PyObject *
+speed_spans(PyObject *self, PyObject *args)
+{
+    Py_buffer buf;
+    Py_ssize_t base, end, n;
+    int large;
+    if (!PyArg_ParseTuple(args, "y*nnnp", &buf, &base, &end, &n, &large))
+        return NULL;
+    Py_ssize_t width = large ? 4 : 2;
+    PyObject *out = NULL;
+    if (end > buf.len)
+        end = buf.len;
+    if (n <= 0 || base < 0 || base + n * width > end) {
+        out = PyList_New(0);
+        goto done;
+    }
+    out = PyList_New(n);
+    if (out == NULL)
+        goto done;
+    const unsigned char *b = buf.buf;
+    Py_ssize_t pos = base + n * width;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t ln = large ? (Py_ssize_t)rd32(b + base + 4 * i) : rd16(b + base + 2 * i);
+        Py_ssize_t at = pos, keep = ln;
+        if (pos + ln > end) {
+            keep = end - pos > 0 ? end - pos : 0;
+            pos = end;
+        } else {
+            pos += ln;
+        }
+        PyObject *item = Py_BuildValue("(nn)", at, keep);
+        if (item == NULL) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyList_SET_ITEM(out, i, item);
+    }
+done:
+    PyBuffer_Release(&buf);
+    return out;
+}
+
 /* ------------------------------------------------------------------ Printer */
 
 typedef struct {
@@ -855,6 +901,8 @@ static PyTypeObject PrinterType = {
 };
 
 static PyMethodDef module_methods[] = {
+    {"spans", speed_spans, METH_VARARGS,
+     "spans(buf, base, end, n, large) -> [(pos, len)]: where an event's parameters lie"},
     {"skip", speed_skip, METH_VARARGS,
      "skip(buf, pos, end, wanted, max_type) -> (pos, count): step over unwanted events"},
     {NULL}

@@ -195,3 +195,26 @@ class TestStateBookkeeping:
         got = events_output([str(cap), condition, "-p", fmt], monkeypatch)
         assert got == reference(cap, condition, fmt)
         assert [ln.split()[0] for ln in got.decode().splitlines()] == shown
+
+
+class TestSpans:
+    """spans(): where an event's parameters lie, as Event._load finds them in Python,
+    on every shared capture's events, whole and cut short."""
+
+    @pytest.mark.parametrize("cap", CAPTURES, ids=lambda p: p.name)
+    def test_same_spans(self, cap, monkeypatch):
+        import falcolib.decode.event as E
+        mod = S.speedups()
+        if mod is None:
+            pytest.skip("falcolib._speedups is not built here")
+        seen = 0
+        with ScapReader(cap) as r:
+            for raw in r.events():
+                for cut in (0, 1, 7, raw.size // 2):
+                    short = raw._replace(size=raw.size - cut)
+                    monkeypatch.setattr(E, "_C_SPANS", None)
+                    want = E.Event(short)._load()
+                    monkeypatch.setattr(E, "_C_SPANS", mod.spans)
+                    assert E.Event(short)._load() == want, (raw.num, cut)
+                seen += 1
+        assert seen or cap.name == "empty.scap"

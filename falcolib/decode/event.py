@@ -26,6 +26,16 @@ _INDEX: dict[tuple[int, str], int | None] = {}
 _INDEX_MAX = 1 << 16
 _U16 = struct.Struct("<H")
 
+
+def _c_spans():
+    from falcolib.speedups import speedups
+    mod = speedups()
+    return None if mod is None else mod.spans
+
+
+# the parameter spans computed in C where falcolib._speedups is built (same result)
+_C_SPANS = _c_spans()
+
 # first return-value parameter sysdig treats as the result (res, else fd on
 # exit events that create an fd), per type; -1 when none
 _RES_INDEX: list[int] = []
@@ -151,6 +161,11 @@ class Event:
         large = raw.type in _LARGE
         base = raw.off + raw.hdr
         end = raw.off + raw.size
+        if _C_SPANS is not None:
+            spans = _C_SPANS(raw.buf, base, end, n, large)
+            self._spans = spans
+            self._vals = [_NOT_LOADED] * len(spans)
+            return spans
         st = _LEN_STRUCTS.get((n, large)) or _lengths_struct(n, large)
         spans = []
         if n and base + st.size <= end:

@@ -531,7 +531,9 @@ def _keep(evt):
     if len(raw.buf) == raw.size and raw.off == 0:
         return evt
     data = bytes(raw.buf[raw.off:raw.off + raw.size])
-    return type(evt)(raw._replace(buf=data, off=0))
+    ts, tid, etype, nparams, cpu, _buf, _off, size, hdr, flags, num = raw
+    return type(evt)(tuple.__new__(type(raw), (ts, tid, etype, nparams, cpu, data, 0, size,
+                                               hdr, flags, num)))
 
 
 __all__ = ["State", "ThreadInfo", "FdInfo", "NO_UID", "fd_from_record"]
