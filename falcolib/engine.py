@@ -52,6 +52,9 @@ def wanted_types(consumer: frozenset[int] | None, *, with_state: bool = True,
         return None
     if not with_state:
         return consumer
+    # the state pairs an exit with its enter (the fd it uses, its latency): the other
+    # half of each consumer type too (a rule set's types hold exits only)
+    consumer = consumer | pair_halves(consumer, enterless)
     if fields is None:
         return consumer | state_types(enterless)
     from falcolib.state.groups import canonical, needs_every_event
@@ -59,6 +62,18 @@ def wanted_types(consumer: frozenset[int] | None, *, with_state: bool = True,
     if needs_every_event(fields):
         return None   # evt.reltime, latencies...: every event of the capture counts
     return consumer | state_types(enterless, fields, sysdig_order=sysdig_order)
+
+
+def pair_halves(types: frozenset[int], enterless: bool = False) -> frozenset[int]:
+    """The other half of the enter/exit pair of each type (without the enters an
+    ``enterless`` state does without)."""
+    from falcolib.decode.table import EVENTS
+    n = len(EVENTS)
+    out = frozenset(t ^ 1 for t in types if t ^ 1 < n) - types
+    if enterless and out:
+        from falcolib.state.engine import enterless_types
+        out -= enterless_types(out)
+    return out
 
 
 # Fields answered by the event alone (header and parameters): a consumer that
@@ -224,10 +239,35 @@ class Engine:
         self.append_output = tuple(append_output)
         self._outputs: dict[str, tuple] = {}
 
-    def wanted_types(self, enterless: bool = False) -> frozenset[int] | None:
+    def wanted_types(self, enterless: bool = False, lean: bool = False) -> frozenset[int] | None:
         """Event types the loaded rules and the state engine need (for the backend);
-        ``enterless`` for a backend with ``exits_carry_params`` (see ``wanted_types``)."""
-        return wanted_types(self.ruleset.evttypes(), enterless=enterless)
+        ``enterless`` for a backend with ``exits_carry_params`` (see ``wanted_types``).
+
+        ``lean``: the state gets only the parsers the active rules' conditions and outputs
+        (append_output included) read (``falcolib.state.groups``). For a whole run with
+        these rules: a reload bringing rules that read more (fd.* after proc.* only)
+        would find tables that missed the events before it."""
+        return wanted_types(self.ruleset.evttypes(), enterless=enterless,
+                            fields=self.used_fields() if lean else None)
+
+    def used_fields(self) -> frozenset[str] | None:
+        """The field names the active rules read: conditions (exceptions included) and
+        outputs as alerts render them; None when one cannot be told."""
+        from falcolib.errors import FalcolibError
+        out: set[str] = set()
+        try:
+            for rule in self.ruleset.active:
+                fields = getattr(rule.matcher, "fields", None)
+                if fields is None:
+                    return None
+                out |= fields
+                fmt, extra = self._output(rule)
+                out |= fmt.field_names
+                for _key, f in extra:
+                    out |= f.field_names
+        except FalcolibError:
+            return None
+        return frozenset(out)
 
     def stop(self) -> None:
         self._stop = True
