@@ -57,10 +57,14 @@ def wanted_types(consumer: frozenset[int] | None, *, with_state: bool = True,
     consumer = consumer | pair_halves(consumer, enterless)
     if fields is None:
         return consumer | state_types(enterless)
-    from falcolib.state.groups import canonical, needs_every_event
+    from falcolib.state.groups import canonical, lookup_only_types, needs_every_event
     fields = canonical(fields)
     if needs_every_event(fields):
         return None   # evt.reltime, latencies...: every event of the capture counts
+    if consumer & lookup_only_types() and not fields <= STATELESS_FIELDS:
+        # thread fields on switch/procinfo/page faults: a thread unknown to the snapshot
+        # exists there only if an earlier event of any type made its placeholder
+        return None
     return consumer | state_types(enterless, fields, sysdig_order=sysdig_order)
 
 

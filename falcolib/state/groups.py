@@ -195,6 +195,17 @@ def types_for(fields=None) -> frozenset[int]:
     return group_types(groups_for(fields))
 
 
+@functools.cache
+def lookup_only_types() -> frozenset[int]:
+    """Types whose thread ``State.process`` looks up without making the "<NA>" placeholder
+    of an unknown tid (no pairing: sched switch, procinfo, page faults...). On these, a
+    thread first seen in an event of a type not delivered is missing where the full state
+    has its placeholder (proc.pid 1234 against <NA>)."""
+    from falcolib.state import engine
+    kinds = engine._build_tables()[0]
+    return frozenset(c for c, k in enumerate(kinds) if k == 0)
+
+
 # the switch events: State.process itself keeps thread.exectime/totexectime on every one
 SWITCH_EVENTS = ("PPME_SCHEDSWITCH_1_E", "PPME_SCHEDSWITCH_6_E")
 
@@ -227,4 +238,4 @@ def lean_types(fields=None, *, sysdig_order: bool = False) -> frozenset[int]:
 __all__ = ["THREAD", "FD", "IO", "MEM", "GROUPS", "EVERYTHING", "EVERY_EVENT", "FIELD_GROUPS",
            "groups_for", "needs_every_event",
            "canonical", "type_groups", "group_types", "types_for", "filter_first_types",
-           "lean_types"]
+           "lean_types", "lookup_only_types"]

@@ -52,6 +52,8 @@ CASES = {
                "*%evt.num %proc.vmsize %proc.vmrss %proc.vmswap %thread.pfmajor %thread.pfminor "
                "%thread.vmsize %thread.vmrss.b"),
     "switch": ("evt.type=switch", "*%evt.num %thread.exectime %thread.totexectime %proc.name"),
+    "lookup-only": ("evt.type in (switch, procinfo, page_fault) or (evt.type=openat and evt.dir=<)",
+                    "*%evt.num %evt.type %proc.pid %proc.name %proc.ppid %proc.nthreads %proc.pname"),
     "args": ("evt.type in (open, openat, close, read, write, fstat, connect, sendto, socket, mmap)",
              "*%evt.num %evt.args"),
     "default-line": ("evt.type in (openat, connect, execve, clone, close, write)", None),
@@ -286,3 +288,43 @@ class TestLeanAgainstSysdig:
             assert _lines(path, flt, fmt, lean=True, sysdig_order=True) == expected, path.name
             compared += 1
         assert compared >= len(CAPTURES) // 2
+
+
+def _synthetic_lines(raws, types, flt, fmt_text) -> list[str]:
+    """``_lines`` over built events, the backend's type filter applied by hand."""
+    from falcolib.backend.model import StateSnapshot
+    matcher = compile_condition(parse(flt, file="<filter>"))
+    render = Formatter(fmt_text).line_function()
+    state = State(StateSnapshot(), host_tables=False, sysdig_filter_order=True)
+    events = [r for r in raws if types is None or r.type in types]
+    return [render(v) for v in shown_views(events, state=state, matcher=matcher)]
+
+
+class TestPlaceholders:
+    """A tid the snapshot lacks gets its "<NA>" thread from its first enter or exit."""
+
+    def _events(self):
+        from falcolib.testing.events import EventBuilder
+        b = EventBuilder(tid=999)
+        return [b.named("PPME_SYSCALL_READ_E", 5, 10), b.named("PPME_SYSCALL_READ_X", 3, b"abc"),
+                b.named("PPME_SCHEDSWITCH_6_E", 1000, 0, 0, 0, 0, 0)]
+
+    def test_switch_with_thread_fields_reads_everything(self):
+        """Thread fields on switch events: the lean set is every event (None), because..."""
+        from falcolib.decode.table import types_named
+        raws = self._events()
+        flt, fmt = "evt.type=switch", "*%evt.num %proc.pid %proc.name"
+        matcher = compile_condition(parse(flt, file="<filter>"))
+        used = Formatter(fmt).field_names | matcher.fields
+        assert wanted_types(matcher.evttypes, fields=used) is None
+        full = _synthetic_lines(raws, wanted_types(matcher.evttypes), flt, fmt)
+        assert full == ["3 999 <NA>"]
+        # ...the thread-table types alone miss the read that made tid 999's placeholder
+        thread_only = matcher.evttypes | group_types(frozenset({THREAD}))
+        assert types_named("read").isdisjoint(thread_only)
+        assert _synthetic_lines(raws, thread_only, flt, fmt) == ["3 <NA> <NA>"]
+
+    def test_event_fields_on_switch_stay_lean(self):
+        """Header fields only on switch events: no state at all is needed."""
+        from falcolib.decode.table import types_named
+        assert wanted_types(types_named("switch"), fields={"evt.num", "thread.tid"}) is not None
