@@ -35,8 +35,9 @@
 #define MAX_EVENT_BLOCK (8 + (1 << 16))
 #define EVENT_CAP (MAX_EVENT_BLOCK - 14)
 #define OUT_LIMIT (1 << 20)        /* run() returns once this much text is waiting */
+#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
 
-enum { ACTION_PYTHON = 0, ACTION_SKIP = 1, ACTION_SHOW = 2 };
+enum { ACTION_PYTHON = 0, ACTION_SKIP = 1, ACTION_SHOW = 2, ACTION_CHECK = 3 };
 enum { ENTER_EXIT = 4 };   /* action flag: an unknown thread here would be created by Python */
 
 enum {
@@ -168,6 +169,10 @@ typedef struct {
                off_fds, off_fd_name, off_fd_oldname;
     unsigned long long consumed;
     uint64_t last_ts;
+    /* ACTION_CHECK: conjuncts of the filter decided here (slot offset, set of values) */
+    Py_ssize_t nchecks;
+    Py_ssize_t check_off[8];
+    PyObject *check_set[8];
     char *out;
     Py_ssize_t out_len, out_cap;
 } Printer;
@@ -207,6 +212,8 @@ Printer_dealloc(Printer *self)
     PyMem_Free(self->flags_tab);
     Py_XDECREF(self->state);
     Py_XDECREF(self->fd_type);
+    for (Py_ssize_t i = 0; i < self->nchecks; i++)
+        Py_XDECREF(self->check_set[i]);
     Py_XDECREF(self->type_names);
     Py_XDECREF(self->syscall_names);
     Py_XDECREF(self->threads);
@@ -270,20 +277,80 @@ init_state(Printer *self, PyObject *state, PyObject *kinds, PyObject *flags, PyO
     return 0;
 }
 
+/* checks: [(field name, frozenset of values)], thread string fields only */
+static int
+init_checks(Printer *self, PyObject *checks)
+{
+    if (self->state == NULL) {
+        PyErr_SetString(PyExc_TypeError, "checks need the state");
+        return -1;
+    }
+    PyObject *seq = PySequence_Fast(checks, "checks must be a sequence");
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n > 8) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "at most 8 checks");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const char *name;
+        PyObject *values;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "sO!", &name,
+                              &PyFrozenSet_Type, &values)) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        Py_ssize_t off;
+        if (strcmp(name, "proc.name") == 0)
+            off = self->off_comm;
+        else if (strcmp(name, "proc.exe") == 0)
+            off = self->off_exe;
+        else {
+            Py_DECREF(seq);
+            PyErr_Format(PyExc_ValueError, "no check on %s", name);
+            return -1;
+        }
+        Py_INCREF(values);
+        self->check_off[self->nchecks] = off;
+        self->check_set[self->nchecks] = values;
+        self->nchecks++;
+    }
+    Py_DECREF(seq);
+    return 0;
+}
+
+/* 1 when every check holds for the thread (none: no value, so false), 0, -1 error */
+static int
+checks_pass(Printer *self, PyObject *thread)
+{
+    for (Py_ssize_t i = 0; i < self->nchecks; i++) {
+        PyObject *v = thread ? SLOT(thread, self->check_off[i]) : NULL;
+        if (v == NULL || v == Py_None)
+            return 0;
+        int r = PySet_Contains(self->check_set[i], v);
+        if (r <= 0)
+            return r;
+    }
+    return 1;
+}
+
 static int
 Printer_init(Printer *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"actions", "plan", "require_all", "type_names", "syscall_names",
                              "threads", "thread_type", "escape", "state", "kinds", "flags",
-                             "fd_type", NULL};
+                             "fd_type", "checks", NULL};
     Py_buffer actions;
     PyObject *plan, *type_names, *syscall_names, *threads, *thread_type;
     PyObject *state = Py_None, *kinds = Py_None, *flags = Py_None, *fd_type = Py_None;
+    PyObject *checks = Py_None;
     int require_all, escape;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*OpO!O!OOp|OOOO", kwlist, &actions, &plan,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*OpO!O!OOp|OOOOO", kwlist, &actions, &plan,
                                      &require_all, &PyTuple_Type, &type_names,
                                      &PyTuple_Type, &syscall_names, &threads, &thread_type,
-                                     &escape, &state, &kinds, &flags, &fd_type))
+                                     &escape, &state, &kinds, &flags, &fd_type, &checks))
         return -1;
     if (self->actions != NULL) {
         PyBuffer_Release(&actions);
@@ -367,8 +434,10 @@ Printer_init(Printer *self, PyObject *args, PyObject *kw)
     }
     Py_INCREF(thread_type);
     self->thread_type = (PyTypeObject *)thread_type;
-    if (state != Py_None)
-        return init_state(self, state, kinds, flags, fd_type);
+    if (state != Py_None && init_state(self, state, kinds, flags, fd_type) < 0)
+        return -1;
+    if (checks != Py_None)
+        return init_checks(self, checks);
     return 0;
 }
 
@@ -486,7 +555,6 @@ put_type(Printer *self, const unsigned char *ev, uint32_t elen, uint16_t t, uint
 /* ----------------------------------------------------- state bookkeeping */
 
 #define CL_ACTIVE (1LL << 19)
-#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
 
 /* store a new reference (NULL: an error already set) into a slot */
 static inline int
@@ -804,11 +872,20 @@ Printer_run(Printer *self, PyObject *args)
     uint64_t first_ts = 0;
     while (pos >= 0 && self->out_len < OUT_LIMIT && framed(b, pos, end, max_type, &bl, &t)) {
         unsigned char a = self->actions[t];
-        if ((a & 3) != ACTION_SKIP && (a & 3) != ACTION_SHOW)
+        if ((a & 3) == ACTION_PYTHON)
             break;
         PyObject *thread = NULL;
         Py_ssize_t mark = self->out_len;
-        if ((a & 3) == ACTION_SHOW) {
+        if ((a & 3) == ACTION_CHECK) {
+            /* the filter's checks decided here: a pass goes to Python, a failure is
+             * a filtered-out event (bookkeeping only, below) */
+            int r = peek_thread(self, b + pos, &thread);
+            if (r < 0) { failed = 1; break; }
+            if (r == 0) break;
+            r = checks_pass(self, thread);
+            if (r < 0) { failed = 1; break; }
+            if (r) break;
+        } else if ((a & 3) == ACTION_SHOW) {
             /* format first (it may decline), then apply: a declined event is untouched */
             if (self->state != NULL) {
                 /* the thread the line reads is the one the bookkeeping finds */
@@ -930,6 +1007,7 @@ PyInit__speedups(void)
     PyModule_AddIntConstant(m, "ACTION_PYTHON", ACTION_PYTHON);
     PyModule_AddIntConstant(m, "ACTION_SKIP", ACTION_SKIP);
     PyModule_AddIntConstant(m, "ACTION_SHOW", ACTION_SHOW);
+    PyModule_AddIntConstant(m, "ACTION_CHECK", ACTION_CHECK);
     PyModule_AddIntConstant(m, "ENTER_EXIT", ENTER_EXIT);
     return m;
 }

@@ -56,6 +56,7 @@ def run(args) -> int:
     from falcolib.speedups import speedups
     stateful = needs_state(used)
     types = matcher.evttypes if matcher is not None else None
+    checks, check_types = (), frozenset()
     c_state = (stateful and speedups() is not None and not args.json and args.limit is None
                and (matcher is None or types is not None or scan_types(matcher) is not None))
     if c_state and matcher is not None:
@@ -65,7 +66,16 @@ def run(args) -> int:
         # order, a parser that runs only after the filter passed never runs for a type
         # the filter cannot be true on.
         # Of the parsers, only those the used fields depend on run (lean state).
-        types = wanted_types(scan_types(matcher), fields=used, sysdig_order=True)
+        scan = scan_types(matcher)
+        types = wanted_types(scan, fields=used, sysdig_order=True)
+        if types is not None:
+            # the filter's proc.name/proc.exe checks are decided in C for the events
+            # delivered for the filter's sake only (no parser of theirs must run)
+            from falcolib.filter.prefilter import c_checks
+            from falcolib.state import wanted_types as state_types
+            from falcolib.state.groups import canonical
+            checks = c_checks(matcher)
+            check_types = scan - state_types(False, canonical(used), sysdig_order=True)
     elif stateful and types is not None:
         # pure Python: the state's types and the filter's are read, others skipped
         types = wanted_types(types)
@@ -86,7 +96,8 @@ def run(args) -> int:
                 from falcolib.state.groups import canonical
                 deliver = needed_types(canonical(used))
             printer = make_printer(reader, fmt, state, _escape_mode(args) is not None,
-                                   deliver, show=matcher is None)
+                                   deliver, show=matcher is None, checks=checks,
+                                   check_types=check_types)
         if printer is None and c_state:
             reader.set_types(types)
         _print(reader.events(), state, matcher, fmt, args, printer)

@@ -18,11 +18,14 @@ _NO_PLAN: list = []
 
 
 def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | None,
-                 show: bool):
+                 show: bool, checks=(), check_types: frozenset[int] = frozenset()):
     """A Printer wired into ``reader`` (a ScapReader reading every type), or None when
     the C loop does not apply (not built, a live or enterless state). ``deliver``:
     the types Python must process (None: decide from the state); ``show``: print
-    every visible event (no filter), in C where the format allows."""
+    every visible event (no filter), in C where the format allows. ``checks``: conjuncts
+    of the filter C decides (``prefilter.c_checks``) on the events of ``check_types``
+    (types delivered for the filter's sake only): those failing one are filtered out
+    in C."""
     from falcolib.speedups import speedups
     mod = speedups()
     if mod is None or (state is not None and (state.live or state._exit_fd is not None)):
@@ -42,7 +45,9 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
         kinds, flags = state_tables(state, n, python)
     actions = bytearray(n)
     for t in range(n):
-        if t in python:
+        if checks and t in check_types:
+            actions[t] = mod.ACTION_CHECK
+        elif t in python:
             actions[t] = mod.ACTION_PYTHON
         elif show and not hidden[t]:
             actions[t] = mod.ACTION_SHOW | (mod.ENTER_EXIT if kinds and kinds[t] in (1, 2) else 0)
@@ -56,7 +61,8 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
         e.name.encode() for e in EVENTS[len(_NAMES):])
     extra = {}
     if state is not None:
-        extra = {"state": state, "kinds": kinds, "flags": flags, "fd_type": FdInfo}
+        extra = {"state": state, "kinds": kinds, "flags": flags, "fd_type": FdInfo,
+                 "checks": list(checks) if checks else None}
     printer = mod.Printer(bytes(actions), plan, fmt.require_all, names,
                           tuple(x.encode() for x in SYSCALL_NAMES),
                           state.threads if state is not None else None, ThreadInfo, escape,

@@ -45,5 +45,63 @@ def scan_types(matcher) -> frozenset[int] | None:
 def _leaf(node, negated: bool) -> frozenset[int]:
     if negated:
         return all_types()
+    dirs = _direction_types(node)
+    if dirs is not None:
+        return dirs
     only = value_types(node.field)
     return all_types() if only is None else only
+
+
+def _direction_types(node) -> frozenset[int] | None:
+    """``evt.dir = <`` (or ``in (<, >)``): the exit (enter) types, odd (even) codes."""
+    texts = _plain_values(node, "evt.dir")
+    if texts is None:
+        return None
+    return frozenset(t for t in all_types() if ("<" if t & 1 else ">") in texts)
+
+
+def _plain_values(node, name: str) -> list[str] | None:
+    """The literal texts of ``name = X`` / ``name in (X, Y)`` (no argument, no
+    transformer), else None."""
+    from falcolib.filter.operators import Operator
+    if not isinstance(node, ast.Compare) or node.field.name != name or node.field.arg \
+            or node.field.transformers or node.op not in (Operator.EQ, Operator.IN):
+        return None
+    match node.value:
+        case ast.Literal(text):
+            return [text] if node.op is Operator.EQ else None
+        case ast.ListValue(items) if node.op is Operator.IN:
+            if all(isinstance(i, (ast.Literal, ast.ListRef)) for i in items):
+                return [i.text if isinstance(i, ast.Literal) else i.name for i in items]
+    return None
+
+
+# thread fields the C loop can test before handing an event to Python
+C_CHECK_FIELDS = ("proc.name", "proc.exe")
+
+
+def c_checks(matcher) -> list[tuple[str, frozenset]]:
+    """The top-level conjuncts of ``matcher``'s condition that the C loop can decide:
+    ``proc.name``/``proc.exe`` ``=``/``in`` literals, as ``(field, values)``. An event
+    failing one cannot pass the filter."""
+    from falcolib.fields import lookup
+    from falcolib.filter import literals
+    from falcolib.outputs.format import read_inline
+    node = getattr(matcher, "condition", None)
+    items = node.items if isinstance(node, ast.And) else (node,)
+    out = []
+    for item in items:
+        for name in C_CHECK_FIELDS:
+            texts = _plain_values(item, name)
+            if texts is None:
+                continue
+            field = lookup(name)
+            if not read_inline(field):
+                continue
+            try:
+                values = frozenset(literals.convert(t, field.type, name) for t in texts)
+            except Exception:   # noqa: BLE001 (a literal the compiler would refuse: no check)
+                continue
+            if all(type(v) is str for v in values):
+                out.append((name, values))
+    return out

@@ -94,6 +94,16 @@ def _inline_forms() -> dict[str, tuple[Callable[[Any], bool], str, bool]]:
 _INLINE: dict | None = None
 
 
+def read_inline(field: Field) -> bool:
+    """Whether ``field`` (without argument) is read by its inline form: the header or
+    thread attribute the C loops (falcolib._speedups) read the same way."""
+    global _INLINE
+    if _INLINE is None:
+        _INLINE = _inline_forms()
+    spec = _INLINE.get(field.name)
+    return spec is not None and spec[0](field)
+
+
 def inline_form(tok: "_Token") -> tuple[str, bool] | None:
     """(expression, may be None) reading ``tok``'s field inline, or None."""
     global _INLINE

@@ -63,3 +63,29 @@ class TestPresence:
                 checked += 1
         if cap.name != "empty.scap":
             assert checked
+
+
+class TestDirectionAndChecks:
+    """evt.dir narrows to exits/enters; proc.name/proc.exe conjuncts become C checks."""
+
+    def test_direction(self):
+        exits = narrowed("evt.dir = <")
+        assert exits and all(t & 1 for t in exits)
+        assert narrowed("evt.type = open and evt.dir = >") == {
+            t for t in compile_condition(parse("evt.type = open")).evttypes if not t & 1}
+        assert narrowed("not evt.dir = <") is None
+
+    def test_checks(self):
+        from falcolib.filter.prefilter import c_checks
+
+        def checks(c):
+            return c_checks(compile_condition(parse(c)))
+        assert checks("proc.name in (a, 'b c') and evt.type = open") == [
+            ("proc.name", frozenset({"a", "b c"}))]
+        assert checks("proc.exe = /bin/sh and proc.name = sh") == [
+            ("proc.exe", frozenset({"/bin/sh"})), ("proc.name", frozenset({"sh"}))]
+        # only plain top-level conjuncts: not under or/not, no transformer, no other op
+        assert checks("proc.name = a or evt.type = open") == []
+        assert checks("not proc.name = a") == []
+        assert checks("tolower(proc.name) = a") == []
+        assert checks("proc.name startswith a") == []
