@@ -27,7 +27,18 @@ one thread an exit follows its own enter, so the bookkeeping a delivered event
 sees is that of its own pair; fields that read bookkeeping across events
 (latencies, relative and delta times) need every event of the capture
 (``EVERY_EVENT``: ``falcolib.engine.wanted_types`` then returns None). Fields
-not listed here are treated the same way.
+not listed here are treated the same way. So are thread fields read on the types
+whose thread is looked up without making a placeholder (``lookup_only_types``:
+switch, procinfo, page faults): an unknown tid has a thread there only if an event
+of any type came before.
+
+Placing a new handler: it belongs to ``thread`` as soon as it changes something a
+field outside its group reads (the dup exits set the thread's pipe flags, which no
+field reads: they stay ``fd``). Known approximations: an exit whose enter was lost
+(drops) reads the thread's last fd or enter time from whatever enter came before it,
+which differs when that enter was of a type not delivered; a main thread made for a
+non-main one by a field (proc.nthreads, proc.cwd...) on an event not delivered is
+made later, counting its threads then.
 """
 from __future__ import annotations
 
