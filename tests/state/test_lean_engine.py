@@ -88,6 +88,16 @@ class TestUsedFields:
         assert {"evt.type", "evt.dir", "fd.name", "fd.directory", "fd.num", "proc.name",
                 "proc.cwd", "fd.sip", "evt.args"} <= used
 
+    def test_append_output_counts(self):
+        """Fields falco.yaml's append_output adds to the outputs are read too."""
+        from falcolib.config import AppendOutput
+        rules = load_rules([RulesText(RULES["proc"])])
+        extra = AppendOutput(extra_output="vm=%proc.vmrss", extra_fields=(("fd", "%fd.name"),),
+                             suggested_output=True)
+        engine = Engine(rules, hostname="h", append_output=[extra])
+        assert {"proc.vmrss", "fd.name", "container.name"} <= engine.used_fields()
+        assert engine.wanted_types(lean=True) > Engine(rules, hostname="h").wanted_types(lean=True)
+
     def test_proc_rules_get_thread_types_only(self):
         """A process-only rule set: its types plus the thread table's."""
         rules = load_rules([RulesText(RULES["proc"])])
