@@ -185,7 +185,7 @@ def parse_simple(text: str, origin: tuple[str, int, int] = ("", 1, 1)) -> ast.No
     reader = _Reader(text, origin)
     try:
         node, i = reader.or_expr(0, 0)
-    except _GiveUp:
+    except (_GiveUp, RecursionError):   # (called already deep): the grammar says what to say
         return None
     if reader.skip(i) != len(text):
         return None
