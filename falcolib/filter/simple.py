@@ -45,7 +45,10 @@ _BLANKS = " \t\r\n"
 _KEYWORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$")
 _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _OUTSIDE = ('"', "'", "[")
-_MAX_DEPTH = 64   # deeper nesting is left to the grammar (and its RecursionError message)
+# Deeper nesting (of '(' and 'not') is left to the grammar. pyparsing needs ~14 frames per
+# '(' level and reports "nested too deeply" from about 69 levels (less when called from
+# deep in a stack): kept well below, where the grammar reads what this reader reads.
+_MAX_DEPTH = 20
 
 
 def _longest_first(spellings) -> tuple[str, ...]:

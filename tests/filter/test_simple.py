@@ -126,7 +126,7 @@ class TestSameAsGrammar:
         "evt.type in (open, openat, read, write) and proc.name in (prog0, prog1, sshd)",
         "not (proc.name=bash or proc.name in (sh, zsh)) and not fd.num<0",
         "(evt.type=openat)", "not evt.type=openat", "fd.name pmatch (/etc, /usr/lib)",
-        "fd.net intersects ()",
+        "fd.net intersects ()", "(" * 20 + "a.b=c" + ")" * 20,
     ])
     def test_nested_filters_are_read(self, text):
         assert assert_same(text)
@@ -137,6 +137,7 @@ class TestSameAsGrammar:
         "some_macro", "evt.type=openat and some_macro", "proc.name in some_list",
         "proc.name = val(proc.pname)", "(evt.type=openat", "evt.type=openat)",
         "not", "evt.type in (open", "evt.type in (a,,b)",
+        "(" * 21 + "a.b=c" + ")" * 21, "not " * 21 + "a.b=c",
     ])
     def test_others_left_to_the_grammar(self, text):
         assert parse_simple(text, ORIGIN) is None
