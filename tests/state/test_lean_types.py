@@ -328,3 +328,43 @@ class TestPlaceholders:
         """Header fields only on switch events: no state at all is needed."""
         from falcolib.decode.table import types_named
         assert wanted_types(types_named("switch"), fields={"evt.num", "thread.tid"}) is not None
+
+
+def _random_cases(path, rng, n: int):
+    """``n`` (filter, format) pairs: 1-4 event types the capture holds, 3-6 fields."""
+    from falcolib.decode.table import EVENTS
+    from falcolib.fields import ArgKind
+    from falcolib.scap.reader import ScapReader
+    with ScapReader(str(path)) as r:
+        names = sorted({EVENTS[h[6]].name for h in r.headers() if h[6] < len(EVENTS)} - {"NA"})
+    fields = sorted(f.name for f in all_fields()
+                    if not f.filter_only and f.arg in (ArgKind.NONE, ArgKind.OPT_INDEX,
+                                                       ArgKind.OPT_KEY))
+    out = []
+    while len(out) < n:
+        types = rng.sample(names, min(len(names), rng.randint(1, 4)))
+        flt = f"evt.type in ({', '.join(types)})"
+        picked = rng.sample(fields, rng.randint(3, 6))
+        if len(out) % 2:
+            # fields tested before the type: extracted on every event the state gets
+            flt = f"({picked[0]} exists or not {picked[1]} exists) and {flt}"
+        if needs_state(picked):   # else the events CLI runs no state at all
+            out.append((flt, "*%evt.num " + " ".join(f"%{f}" for f in picked)))
+    return out
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
+class TestRandomFields:
+    """Random field sets over random event types of each capture: lean prints what full prints."""
+
+    def test_random_cases(self, path):
+        """Both filter orders, and sysdig order without the filter-first types."""
+        import random
+        rng = random.Random(f"lean-{path.name}")
+        for flt, fmt in _random_cases(path, rng, 16):
+            every = _every(flt, fmt)
+            for order in (True, False):
+                full = _lines(path, flt, fmt, lean=False, sysdig_order=order, every=every)
+                lean = _lines(path, flt, fmt, lean=True, sysdig_order=order,
+                              skip_filter_first=order)
+                assert lean == full, (flt, fmt, order)
