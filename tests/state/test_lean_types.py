@@ -368,3 +368,26 @@ class TestRandomFields:
                 lean = _lines(path, flt, fmt, lean=True, sysdig_order=order,
                               skip_filter_first=order)
                 assert lean == full, (flt, fmt, order)
+
+
+class TestLostEnter:
+    """The documented approximation: an exit whose enter was lost (drops)."""
+
+    @pytest.mark.xfail(strict=True, reason="an unpaired exit takes the fd of the thread's "
+                       "last delivered enter; a lost fstat enter after a read enter the lean "
+                       "state did not get shows the older fd (sysdig: the read's)")
+    def test_unpaired_exit_after_skipped_enter(self):
+        """open fd 3, fstat(3), read(4) enter, fstat exit without its enter: full says fd 4."""
+        from falcolib.testing.events import EventBuilder
+        b = EventBuilder(tid=1000)
+        raws = [b.named("PPME_SYSCALL_OPEN_E", "/a", 0, 0), b.named("PPME_SYSCALL_OPEN_X", 3, "/a", 0, 0),
+                b.named("PPME_SYSCALL_FSTAT_E", 3), b.named("PPME_SYSCALL_FSTAT_X", 0, 3),
+                b.named("PPME_SYSCALL_READ_E", 4, 10),          # its exit and the next enter lost
+                b.named("PPME_SYSCALL_FSTAT_X", 0, 4)]
+        flt, fmt = "evt.type=fstat and evt.dir=<", "*%evt.num %fd.num %fd.name"
+        matcher = compile_condition(parse(flt, file="<filter>"))
+        used = Formatter(fmt).field_names | matcher.fields
+        full = _synthetic_lines(raws, wanted_types(matcher.evttypes), flt, fmt)
+        assert full == ["4 3 /a", "6 4 "]   # fd 4 never seen opened: no name
+        lean = _synthetic_lines(raws, wanted_types(matcher.evttypes, fields=used), flt, fmt)
+        assert lean == full
