@@ -166,10 +166,19 @@ def _match(cgroup: str, prefix: str, suffix: str) -> str | None:
     return cgroup[start:start + REPORTED_ID_LEN]
 
 
-@functools.lru_cache(maxsize=1024)
 def container_from_cgroups(cgroups) -> tuple[str, int] | None:
     """(short id, type) of the container a thread's cgroups put it in, or None (host).
     Remembered for the last 1024 cgroup lists (every clone and execve asks)."""
+    try:
+        key = tuple(cgroups)
+        hash(key)
+    except TypeError:
+        return _from_cgroups.__wrapped__(cgroups)
+    return _from_cgroups(key)
+
+
+@functools.lru_cache(maxsize=1024)
+def _from_cgroups(cgroups) -> tuple[str, int] | None:
     for prefix, suffix, ctype in _LAYOUTS:
         for _sub, path in cgroups:
             cid = _match(path, prefix, suffix)
