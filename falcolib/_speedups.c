@@ -169,6 +169,12 @@ typedef struct {
                off_fds, off_fd_name, off_fd_oldname;
     unsigned long long consumed;
     uint64_t last_ts;
+    /* parsers run here (per type: 0 none, 1 close enter, 2 close exit) and what they need */
+    unsigned char *parsers_tab;
+    long long fl_in_progress, fl_canceled, canceled_fd;
+    Py_ssize_t off_fd_flags;
+    PyObject *remove_fd_later, *flush_pending;   /* the state's bound methods */
+    int pending;                                  /* a removal waits for the next event */
     /* ACTION_CHECK: conjuncts of the filter decided here (slot offset, set of values) */
     Py_ssize_t nchecks;
     Py_ssize_t check_off[8];
@@ -214,6 +220,9 @@ Printer_dealloc(Printer *self)
     Py_XDECREF(self->fd_type);
     for (Py_ssize_t i = 0; i < self->nchecks; i++)
         Py_XDECREF(self->check_set[i]);
+    PyMem_Free(self->parsers_tab);
+    Py_XDECREF(self->remove_fd_later);
+    Py_XDECREF(self->flush_pending);
     Py_XDECREF(self->type_names);
     Py_XDECREF(self->syscall_names);
     Py_XDECREF(self->threads);
@@ -275,6 +284,26 @@ init_state(Printer *self, PyObject *state, PyObject *kinds, PyObject *flags, PyO
     Py_INCREF(fd_type);
     self->fd_type = ft;
     return 0;
+}
+
+/* parsers: one byte per type (1 close enter, 2 close exit); fd_flags: the FdInfo flag
+ * values (close in progress, close canceled) and the parked fd number, from Python */
+static int
+init_parsers(Printer *self, PyObject *parsers, PyObject *fd_flags)
+{
+    if (self->state == NULL) {
+        PyErr_SetString(PyExc_TypeError, "parsers need the state");
+        return -1;
+    }
+    if (!PyArg_ParseTuple(fd_flags, "LLL", &self->fl_in_progress, &self->fl_canceled,
+                          &self->canceled_fd))
+        return -1;
+    if (copy_table(parsers, self->nactions, &self->parsers_tab) < 0 ||
+        member_offset(self->fd_type, "flags", &self->off_fd_flags) < 0)
+        return -1;
+    self->remove_fd_later = PyObject_GetAttrString(self->state, "remove_fd_later");
+    self->flush_pending = PyObject_GetAttrString(self->state, "flush_pending");
+    return self->remove_fd_later && self->flush_pending ? 0 : -1;
 }
 
 /* checks: [(field name, frozenset of values)], thread string fields only */
@@ -341,16 +370,17 @@ Printer_init(Printer *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"actions", "plan", "require_all", "type_names", "syscall_names",
                              "threads", "thread_type", "escape", "state", "kinds", "flags",
-                             "fd_type", "checks", NULL};
+                             "fd_type", "checks", "parsers", "fd_flags", NULL};
     Py_buffer actions;
     PyObject *plan, *type_names, *syscall_names, *threads, *thread_type;
     PyObject *state = Py_None, *kinds = Py_None, *flags = Py_None, *fd_type = Py_None;
-    PyObject *checks = Py_None;
+    PyObject *checks = Py_None, *parsers = Py_None, *fd_flags = Py_None;
     int require_all, escape;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*OpO!O!OOp|OOOOO", kwlist, &actions, &plan,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*OpO!O!OOp|OOOOOOO", kwlist, &actions, &plan,
                                      &require_all, &PyTuple_Type, &type_names,
                                      &PyTuple_Type, &syscall_names, &threads, &thread_type,
-                                     &escape, &state, &kinds, &flags, &fd_type, &checks))
+                                     &escape, &state, &kinds, &flags, &fd_type, &checks,
+                                     &parsers, &fd_flags))
         return -1;
     if (self->actions != NULL) {
         PyBuffer_Release(&actions);
@@ -436,8 +466,10 @@ Printer_init(Printer *self, PyObject *args, PyObject *kw)
     self->thread_type = (PyTypeObject *)thread_type;
     if (state != Py_None && init_state(self, state, kinds, flags, fd_type) < 0)
         return -1;
-    if (checks != Py_None)
-        return init_checks(self, checks);
+    if (checks != Py_None && init_checks(self, checks) < 0)
+        return -1;
+    if (parsers != Py_None)
+        return init_parsers(self, parsers, fd_flags);
     return 0;
 }
 
@@ -616,6 +648,39 @@ refresh_oldname(Printer *self, PyObject *fd)
     return set_slot(fd, self->off_fd_oldname, name);
 }
 
+/* fd_parsers.parse_close_enter/exit: the fd being closed is marked; a successful close
+ * removes it (or the entry parked when its number was reused meanwhile) when the next
+ * event comes; a failed one clears the mark. */
+static int
+run_close(Printer *self, unsigned char parser, PyObject *th, PyObject *fd, long long fdflags,
+          long long res, long long lfd)
+{
+    if (parser == 1) {
+        if (fd == NULL)
+            return 0;
+        return set_slot(fd, self->off_fd_flags, PyLong_FromLongLong(fdflags | self->fl_in_progress));
+    }
+    if (res < 0) {
+        if (fd == NULL)
+            return 0;
+        return set_slot(fd, self->off_fd_flags, PyLong_FromLongLong(fdflags & ~self->fl_in_progress));
+    }
+    if (fd == NULL)
+        return 0;
+    long long which = lfd;
+    if (fdflags & self->fl_canceled) {
+        if (set_slot(fd, self->off_fd_flags, PyLong_FromLongLong(fdflags & ~self->fl_canceled)) < 0)
+            return -1;
+        which = self->canceled_fd;
+    }
+    PyObject *r = PyObject_CallFunction(self->remove_fd_later, "OL", th, which);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    self->pending = 1;
+    return 0;
+}
+
 /* What State.process does for an event no parser wants: enter/exit pairing, latency,
  * the fd used (and its oldname), the active flag; in sysdig's filter order, a
  * discarded event's thread forgets it. Everything is checked before anything is
@@ -673,6 +738,17 @@ bookkeep(Printer *self, const unsigned char *blk, PyObject **thread)
                 return r;
         }
     }
+    /* the parser run here, if any: its inputs are checked before anything changes */
+    unsigned char parser = self->parsers_tab ? self->parsers_tab[t] : 0;
+    long long fdflags = 0, res = 0;
+    if (parser && fd != NULL && !slot_ll(fd, self->off_fd_flags, &fdflags))
+        return 0;
+    if (parser == 2) {
+        if (nparams == 0 || 26 + 2 * (Py_ssize_t)nparams + 8 > (Py_ssize_t)elen ||
+            rd16(ev + 26) != 8)
+            return 0;
+        res = (int64_t)rd64(ev + 26 + 2 * (Py_ssize_t)nparams);
+    }
     if (set_slot(th, self->off_flags, PyLong_FromLongLong(flags | CL_ACTIVE)) < 0)
         return -1;
     if (kind == 1) {
@@ -697,6 +773,8 @@ bookkeep(Printer *self, const unsigned char *blk, PyObject **thread)
             return -1;
     }
     if (fd != NULL && refresh_oldname(self, fd) < 0)
+        return -1;
+    if (parser && run_close(self, parser, th, fd, fdflags, res, lfd) < 0)
         return -1;
     *thread = th;
     return 1;
@@ -870,10 +948,17 @@ Printer_run(Printer *self, PyObject *args)
     int failed = 0;
     unsigned long long start = num;
     uint64_t first_ts = 0;
+    self->pending = 0;   /* the reader's before() hook applied what waited */
     while (pos >= 0 && self->out_len < OUT_LIMIT && framed(b, pos, end, max_type, &bl, &t)) {
         unsigned char a = self->actions[t];
         if ((a & 3) == ACTION_PYTHON)
             break;
+        if (self->pending) {      /* as State.process: the last close takes effect now */
+            PyObject *r = PyObject_CallNoArgs(self->flush_pending);
+            if (r == NULL) { failed = 1; break; }
+            Py_DECREF(r);
+            self->pending = 0;
+        }
         PyObject *thread = NULL;
         Py_ssize_t mark = self->out_len;
         if ((a & 3) == ACTION_CHECK) {

@@ -226,3 +226,25 @@ class TestSpans:
                     assert E.Event(short)._load() == want, (raw.num, cut)
                 seen += 1
         assert seen or cap.name == "empty.scap"
+
+
+class TestCloseInC:
+    """close's parsers run in C when only the state wants close: a closed fd is gone for
+    the next event, a failed close leaves it, exactly as Python's parsers do."""
+
+    @pytest.mark.parametrize("res, shown", [(0, 0), (-9, 2)])
+    def test_fd_after_close(self, res, shown, tmp_path, monkeypatch):
+        h = Host()
+        p = h.process("bash").spawn("app")
+        fd = p.open("/etc/passwd")
+        h._emit("PPME_SYSCALL_CLOSE_E", p.pid, fd)
+        h._emit("PPME_SYSCALL_CLOSE_X", p.pid, res)
+        h._emit("PPME_SYSCALL_FSTAT_E", p.pid, fd)
+        h._emit("PPME_SYSCALL_FSTAT_X", p.pid, 0 if res else -9, fd)
+        cap = tmp_path / "close.scap"
+        h.write(cap)
+        with_c(True, monkeypatch)
+        condition, fmt = "evt.type=fstat and fd.name contains passwd", "%evt.num %fd.name"
+        got = events_output([str(cap), condition, "-p", fmt], monkeypatch)
+        assert got == reference(cap, condition, fmt)
+        assert len(got.splitlines()) == shown

@@ -44,7 +44,6 @@ def compile_filter(text: str | None):
 
 def run(args) -> int:
     from falcolib.engine import needs_state, wanted_types
-    from falcolib.filter.prefilter import scan_types
     from falcolib.outputs.format import Formatter
 
     matcher = compile_filter(args.filter)
@@ -56,7 +55,9 @@ def run(args) -> int:
     from falcolib.speedups import speedups
     stateful = needs_state(used)
     types = matcher.evttypes if matcher is not None else None
-    checks, check_types = (), frozenset()
+    checks, check_types, scan = (), frozenset(), frozenset()
+    if matcher is not None:
+        from falcolib.filter.prefilter import scan_types
     c_state = (stateful and speedups() is not None and not args.json and args.limit is None
                and (matcher is None or types is not None or scan_types(matcher) is not None))
     if c_state and matcher is not None:
@@ -77,8 +78,9 @@ def run(args) -> int:
             checks = c_checks(matcher)
             check_types = scan - state_types(False, canonical(used), sysdig_order=True)
     elif stateful and types is not None:
-        # pure Python: the state's types and the filter's are read, others skipped
-        types = wanted_types(types)
+        # pure Python: the filter's types and those of the parsers the used fields need
+        # (lean state) are read, others skipped
+        types = wanted_types(types, fields=used, sysdig_order=True)
     with ScapReader(args.file, types=None if c_state else types) as reader:
         state = None
         if stateful:
@@ -97,7 +99,7 @@ def run(args) -> int:
                 deliver = needed_types(canonical(used))
             printer = make_printer(reader, fmt, state, _escape_mode(args) is not None,
                                    deliver, show=matcher is None, checks=checks,
-                                   check_types=check_types)
+                                   check_types=check_types, scan=scan)
         if printer is None and c_state:
             reader.set_types(types)
         _print(reader.events(), state, matcher, fmt, args, printer)

@@ -18,14 +18,16 @@ _NO_PLAN: list = []
 
 
 def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | None,
-                 show: bool, checks=(), check_types: frozenset[int] = frozenset()):
+                 show: bool, checks=(), check_types: frozenset[int] = frozenset(),
+                 scan: frozenset[int] = frozenset()):
     """A Printer wired into ``reader`` (a ScapReader reading every type), or None when
     the C loop does not apply (not built, a live or enterless state). ``deliver``:
     the types Python must process (None: decide from the state); ``show``: print
     every visible event (no filter), in C where the format allows. ``checks``: conjuncts
     of the filter C decides (``prefilter.c_checks``) on the events of ``check_types``
     (types delivered for the filter's sake only): those failing one are filtered out
-    in C."""
+    in C. ``scan``: the types the filter can be true on; the others among ``deliver``
+    are there for their parser, and the close parsers run in C."""
     from falcolib.speedups import speedups
     mod = speedups()
     if mod is None or (state is not None and (state.live or state._exit_fd is not None)):
@@ -43,6 +45,14 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
             return None   # Python must see every event: nothing for C to do
         python |= deliver
         kinds, flags = state_tables(state, n, python)
+    parsers = None
+    if state is not None:
+        # close enter/exit parsed in C when only the state wants them
+        parsers = bytearray(n)
+        for t in (deliver - scan) & _close_types():
+            if t < n:
+                parsers[t] = 1 if t % 2 == 0 else 2
+                python.discard(t)
     actions = bytearray(n)
     for t in range(n):
         if checks and t in check_types:
@@ -61,14 +71,25 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
         e.name.encode() for e in EVENTS[len(_NAMES):])
     extra = {}
     if state is not None:
+        from falcolib.state import fdinfo
+        from falcolib.state.engine import CANCELED_FD
         extra = {"state": state, "kinds": kinds, "flags": flags, "fd_type": FdInfo,
-                 "checks": list(checks) if checks else None}
+                 "checks": list(checks) if checks else None, "parsers": bytes(parsers),
+                 "fd_flags": (fdinfo.FLAGS_CLOSE_IN_PROGRESS, fdinfo.FLAGS_CLOSE_CANCELED,
+                              CANCELED_FD)}
     printer = mod.Printer(bytes(actions), plan, fmt.require_all, names,
                           tuple(x.encode() for x in SYSCALL_NAMES),
                           state.threads if state is not None else None, ThreadInfo, escape,
                           **extra)
     reader.set_fast(printer, state.flush_pending if state is not None else None)
     return printer
+
+
+def _close_types() -> frozenset[int]:
+    """close's enter and exit: the parsers falcolib/_speedups.c runs itself (the same as
+    fd_parsers.parse_close_enter/exit; tests/test_speedups.py compares)."""
+    from falcolib.decode.table import types_named
+    return frozenset(types_named("close"))
 
 
 def state_tables(state, n: int, python) -> tuple[bytes, bytes]:
