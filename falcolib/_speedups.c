@@ -53,6 +53,23 @@ static inline uint16_t rd16(const unsigned char *p) { uint16_t v; memcpy(&v, p, 
 static inline uint32_t rd32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static inline uint64_t rd64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
+/* 1 with *out set when the slot holds an int that fits, else 0 */
+static inline int
+slot_ll(PyObject *obj, Py_ssize_t off, long long *out)
+{
+    PyObject *v = SLOT(obj, off);
+    if (v == NULL || !PyLong_CheckExact(v))
+        return 0;
+    int overflow = 0;
+    *out = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow || (*out == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+    }
+    return 1;
+}
+
+
 /* The checks of the Python fast path: a v2 event block wholly inside the buffer
  * whose event fits it, of a type below max_type. */
 static inline int framed(const unsigned char *b, Py_ssize_t pos, Py_ssize_t end,
@@ -145,6 +162,13 @@ done:
 
 /* ------------------------------------------------------------------ Printer */
 
+#define MAX_TESTS 64
+typedef struct {
+    Py_ssize_t off;   /* the attribute's slot */
+    int whose, n, clause;
+    PyObject *set;
+} Test;
+
 typedef struct {
     PyObject_HEAD
     unsigned char *actions;
@@ -176,9 +200,10 @@ typedef struct {
     PyObject *remove_fd_later, *flush_pending;   /* the state's bound methods */
     int pending;                                  /* a removal waits for the next event */
     /* ACTION_CHECK: conjuncts of the filter decided here (slot offset, set of values) */
-    Py_ssize_t nchecks;
-    Py_ssize_t check_off[8];
-    PyObject *check_set[8];
+    Test tests[MAX_TESTS];
+    Py_ssize_t ntests;
+    int nclauses;
+    Py_ssize_t off_ptid, off_tid;
     char *out;
     Py_ssize_t out_len, out_cap;
 } Printer;
@@ -218,8 +243,8 @@ Printer_dealloc(Printer *self)
     PyMem_Free(self->flags_tab);
     Py_XDECREF(self->state);
     Py_XDECREF(self->fd_type);
-    for (Py_ssize_t i = 0; i < self->nchecks; i++)
-        Py_XDECREF(self->check_set[i]);
+    for (Py_ssize_t i = 0; i < self->ntests; i++)
+        Py_XDECREF(self->tests[i].set);
     PyMem_Free(self->parsers_tab);
     Py_XDECREF(self->remove_fd_later);
     Py_XDECREF(self->flush_pending);
@@ -306,7 +331,11 @@ init_parsers(Printer *self, PyObject *parsers, PyObject *fd_flags)
     return self->remove_fd_later && self->flush_pending ? 0 : -1;
 }
 
-/* checks: [(field name, frozenset of values)], thread string fields only */
+/* checks: [[(attr, whose, n, frozenset), ...], ...]: clauses that must all hold, each
+ * true when one of its tests is. A test reads thread attribute ``attr`` ("comm" or
+ * "exe") of: the thread (whose 0), its parent by ptid (1: proc.pname/pexe), or the
+ * n-th ancestor of its main thread (2: proc.aname[n]/aexe[n]), and is true when that
+ * value is in the set. */
 static int
 init_checks(Printer *self, PyObject *checks)
 {
@@ -314,55 +343,136 @@ init_checks(Printer *self, PyObject *checks)
         PyErr_SetString(PyExc_TypeError, "checks need the state");
         return -1;
     }
-    PyObject *seq = PySequence_Fast(checks, "checks must be a sequence");
-    if (seq == NULL)
+    if (member_offset(self->thread_type, "ptid", &self->off_ptid) < 0 ||
+        member_offset(self->thread_type, "tid", &self->off_tid) < 0)
         return -1;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    if (n > 8) {
-        Py_DECREF(seq);
-        PyErr_SetString(PyExc_ValueError, "at most 8 checks");
+    PyObject *clauses = PySequence_Fast(checks, "checks must be a sequence");
+    if (clauses == NULL)
         return -1;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        const char *name;
-        PyObject *values;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "sO!", &name,
-                              &PyFrozenSet_Type, &values)) {
-            Py_DECREF(seq);
-            return -1;
+    int rc = -1;
+    for (Py_ssize_t c = 0; c < PySequence_Fast_GET_SIZE(clauses); c++) {
+        PyObject *tests = PySequence_Fast(PySequence_Fast_GET_ITEM(clauses, c),
+                                          "a clause must be a sequence");
+        if (tests == NULL)
+            goto out;
+        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(tests); i++) {
+            const char *attr;
+            int whose, n;
+            PyObject *values;
+            if (self->ntests >= MAX_TESTS) {
+                PyErr_SetString(PyExc_ValueError, "too many checks");
+                Py_DECREF(tests);
+                goto out;
+            }
+            if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(tests, i), "siiO!", &attr, &whose,
+                                  &n, &PyFrozenSet_Type, &values)) {
+                Py_DECREF(tests);
+                goto out;
+            }
+            Py_ssize_t off;
+            if (strcmp(attr, "comm") == 0)
+                off = self->off_comm;
+            else if (strcmp(attr, "exe") == 0)
+                off = self->off_exe;
+            else {
+                PyErr_Format(PyExc_ValueError, "no check on %s", attr);
+                Py_DECREF(tests);
+                goto out;
+            }
+            Test *tt = &self->tests[self->ntests++];
+            tt->off = off;
+            tt->whose = whose;
+            tt->n = n;
+            tt->clause = (int)c;
+            Py_INCREF(values);
+            tt->set = values;
         }
-        Py_ssize_t off;
-        if (strcmp(name, "proc.name") == 0)
-            off = self->off_comm;
-        else if (strcmp(name, "proc.exe") == 0)
-            off = self->off_exe;
-        else {
-            Py_DECREF(seq);
-            PyErr_Format(PyExc_ValueError, "no check on %s", name);
-            return -1;
-        }
-        Py_INCREF(values);
-        self->check_off[self->nchecks] = off;
-        self->check_set[self->nchecks] = values;
-        self->nchecks++;
+        Py_DECREF(tests);
+        self->nclauses = (int)c + 1;
     }
-    Py_DECREF(seq);
+    rc = 0;
+out:
+    Py_DECREF(clauses);
+    return rc;
+}
+
+static inline PyObject *
+thread_by_tid(Printer *self, PyObject *tid)   /* borrowed, NULL if none (error set or not) */
+{
+    return tid ? PyDict_GetItemWithError(self->threads, tid) : NULL;
+}
+
+/* The thread a test reads (borrowed) or NULL (no value); *decline when finding it would
+ * make a placeholder (Python must do that), -1 on error */
+static int
+test_subject(Printer *self, Test *tt, PyObject *thread, PyObject **out)
+{
+    *out = NULL;
+    if (thread == NULL)
+        return 0;
+    if (tt->whose == 0) {
+        *out = thread;
+        return 0;
+    }
+    if (tt->whose == 1) {
+        PyObject *p = thread_by_tid(self, SLOT(thread, self->off_ptid));
+        if (p == NULL && PyErr_Occurred())
+            return -1;
+        *out = (p != NULL && Py_TYPE(p) == self->thread_type) ? p : NULL;
+        return p != NULL && *out == NULL ? 1 : 0;
+    }
+    /* the main thread, as fields/proc.main_of: itself when tid == pid or flagged main */
+    long long tid, pid, flags;
+    if (!slot_ll(thread, self->off_tid, &tid) || !slot_ll(thread, self->off_pid, &pid) ||
+        !slot_ll(thread, self->off_flags, &flags))
+        return 1;
+    PyObject *mt = thread;
+    if (tid != pid && !(flags & (1LL << 30))) {
+        mt = thread_by_tid(self, SLOT(thread, self->off_pid));
+        if (mt == NULL)
+            return PyErr_Occurred() ? -1 : 1;   /* State.main_thread would make it */
+        if (Py_TYPE(mt) != self->thread_type)
+            return 1;
+    }
+    for (int k = 0; k < tt->n && mt != NULL; k++) {
+        mt = thread_by_tid(self, SLOT(mt, self->off_ptid));
+        if (mt == NULL && PyErr_Occurred())
+            return -1;
+        if (mt != NULL && Py_TYPE(mt) != self->thread_type)
+            return 1;
+    }
+    *out = mt;
     return 0;
 }
 
-/* 1 when every check holds for the thread (none: no value, so false), 0, -1 error */
+/* 1 when every clause holds, 0 when one fails, 2 when Python must decide, -1 error */
 static int
 checks_pass(Printer *self, PyObject *thread)
 {
-    for (Py_ssize_t i = 0; i < self->nchecks; i++) {
-        PyObject *v = thread ? SLOT(thread, self->check_off[i]) : NULL;
+    int clause = -1, held = 1;
+    for (Py_ssize_t i = 0; i < self->ntests; i++) {
+        Test *tt = &self->tests[i];
+        if (tt->clause != clause) {
+            if (!held)
+                return 0;
+            clause = tt->clause;
+            held = 0;
+        }
+        if (held)
+            continue;
+        PyObject *subject;
+        int r = test_subject(self, tt, thread, &subject);
+        if (r != 0)
+            return r < 0 ? -1 : 2;
+        PyObject *v = subject ? SLOT(subject, tt->off) : NULL;
         if (v == NULL || v == Py_None)
-            return 0;
-        int r = PySet_Contains(self->check_set[i], v);
-        if (r <= 0)
-            return r;
+            continue;
+        r = PySet_Contains(tt->set, v);
+        if (r < 0)
+            return -1;
+        held = r;
     }
-    return 1;
+    return held;
 }
 
 static int
@@ -598,22 +708,6 @@ set_slot(PyObject *obj, Py_ssize_t off, PyObject *v)
     SLOT(obj, off) = v;
     Py_XDECREF(old);
     return 0;
-}
-
-/* 1 with *out set when the slot holds an int that fits, else 0 */
-static inline int
-slot_ll(PyObject *obj, Py_ssize_t off, long long *out)
-{
-    PyObject *v = SLOT(obj, off);
-    if (v == NULL || !PyLong_CheckExact(v))
-        return 0;
-    int overflow = 0;
-    *out = PyLong_AsLongLongAndOverflow(v, &overflow);
-    if (overflow || (*out == -1 && PyErr_Occurred())) {
-        PyErr_Clear();
-        return 0;
-    }
-    return 1;
 }
 
 /* The fd object ``fdnum`` of thread ``th`` (borrowed; NULL if none); 0 on a table
@@ -969,7 +1063,7 @@ Printer_run(Printer *self, PyObject *args)
             if (r == 0) break;
             r = checks_pass(self, thread);
             if (r < 0) { failed = 1; break; }
-            if (r) break;
+            if (r) break;   /* passed (or undecided here): Python evaluates the filter */
         } else if ((a & 3) == ACTION_SHOW) {
             /* format first (it may decline), then apply: a declined event is untouched */
             if (self->state != NULL) {

@@ -138,7 +138,12 @@ FILTERS = ["fd.typechar = 4 or fd.typechar = 6",
            # proc.name/proc.exe checks decided in C (prefilter.c_checks)
            "proc.exe in (curl, /bin/cat, /usr/sbin/sshd, sshd) and evt.type in (read, write, close)",
            "proc.name = cat and fd.num >= 0 and evt.dir = >",
-           "evt.type in (read, write) and proc.name in (sshd, emacs) and not fd.name contains pts"]
+           "evt.type in (read, write) and proc.name in (sshd, emacs) and not fd.name contains pts",
+           "(proc.aname[2] in (sshd, bash) or proc.pname in (bash, sh) or proc.aname[3] = systemd)"
+           " and fd.name glob '/etc/*'",
+           "(proc.pexe = bash or proc.aexe[1] in (sshd, /usr/sbin/sshd)) and evt.type in (read, write)",
+           "proc.aname[1] in (bash, sh, sudo) and evt.type in (open, read)",
+           "proc.aname[2] in (sshd, bash, sudo) and fd.num >= 0"]
 
 
 def reference(cap: Path, condition: str, fmt: str) -> bytes:

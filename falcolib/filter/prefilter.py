@@ -60,11 +60,11 @@ def _direction_types(node) -> frozenset[int] | None:
     return frozenset(t for t in all_types() if ("<" if t & 1 else ">") in texts)
 
 
-def _plain_values(node, name: str) -> list[str] | None:
-    """The literal texts of ``name = X`` / ``name in (X, Y)`` (no argument, no
+def _plain_values(node, name: str, arg: str | None = None) -> list[str] | None:
+    """The literal texts of ``name[arg] = X`` / ``name[arg] in (X, Y)`` (no
     transformer), else None."""
     from falcolib.filter.operators import Operator
-    if not isinstance(node, ast.Compare) or node.field.name != name or node.field.arg \
+    if not isinstance(node, ast.Compare) or node.field.name != name or node.field.arg != arg \
             or node.field.transformers or node.op not in (Operator.EQ, Operator.IN):
         return None
     match node.value:
@@ -76,32 +76,64 @@ def _plain_values(node, name: str) -> list[str] | None:
     return None
 
 
-# thread fields the C loop can test before handing an event to Python
-C_CHECK_FIELDS = ("proc.name", "proc.exe")
+# thread fields the C loop can test before handing an event to Python, as
+# (attribute, whose): whose 0 the thread, 1 its parent (by ptid), 2 an ancestor of its
+# main thread (proc.aname[N]: N generations up)
+C_CHECK_FIELDS = {"proc.name": ("comm", 0), "proc.exe": ("exe", 0),
+                  "proc.pname": ("comm", 1), "proc.pexe": ("exe", 1),
+                  "proc.aname": ("comm", 2), "proc.aexe": ("exe", 2)}
 
 
-def c_checks(matcher) -> list[tuple[str, frozenset]]:
-    """The top-level conjuncts of ``matcher``'s condition that the C loop can decide:
-    ``proc.name``/``proc.exe`` ``=``/``in`` literals, as ``(field, values)``. An event
-    failing one cannot pass the filter."""
-    from falcolib.fields import lookup
-    from falcolib.filter import literals
-    from falcolib.outputs.format import read_inline
+def c_checks(matcher) -> list[list[tuple[str, int, int, frozenset]]]:
+    """The top-level conjuncts of ``matcher``'s condition that the C loop can decide, as
+    clauses (lists of tests, one of which must hold): ``=``/``in`` literals on the
+    fields of C_CHECK_FIELDS, alone or joined by ``or``. An event failing one clause
+    cannot pass the filter."""
     node = getattr(matcher, "condition", None)
     items = node.items if isinstance(node, ast.And) else (node,)
     out = []
     for item in items:
-        for name in C_CHECK_FIELDS:
-            texts = _plain_values(item, name)
-            if texts is None:
-                continue
-            field = lookup(name)
-            if not read_inline(field):
-                continue
-            try:
-                values = frozenset(literals.convert(t, field.type, name) for t in texts)
-            except Exception:   # noqa: BLE001 (a literal the compiler would refuse: no check)
-                continue
-            if all(type(v) is str for v in values):
-                out.append((name, values))
+        tests = _clause(item)
+        if tests:
+            out.append(tests)
     return out
+
+
+def _clause(node) -> list | None:
+    if isinstance(node, ast.Or):
+        tests = []
+        for i in node.items:
+            sub = _clause(i)
+            if not sub:
+                return None
+            tests += sub
+        return tests
+    test = _test(node)
+    return None if test is None else [test]
+
+
+def _test(node) -> tuple[str, int, int, frozenset] | None:
+    from falcolib.fields import lookup
+    from falcolib.filter import literals
+    if not isinstance(node, ast.Compare) or node.field.name not in C_CHECK_FIELDS:
+        return None
+    name = node.field.name
+    attr, whose = C_CHECK_FIELDS[name]
+    arg = node.field.arg
+    if whose == 2:
+        if arg is None or not arg.isdigit():
+            return None
+        n = int(arg)
+    else:
+        n = 0
+    texts = _plain_values(node, name, arg)
+    field = lookup(name)
+    if texts is None or field.extract.__module__ != "falcolib.fields.proc" or field.binder:
+        return None
+    try:
+        values = frozenset(literals.convert(t, field.type, name) for t in texts)
+    except Exception:   # noqa: BLE001 (a literal the compiler would refuse: no check)
+        return None
+    if not all(type(v) is str for v in values):
+        return None
+    return attr, whose, n, values

@@ -81,11 +81,17 @@ class TestDirectionAndChecks:
         def checks(c):
             return c_checks(compile_condition(parse(c)))
         assert checks("proc.name in (a, 'b c') and evt.type = open") == [
-            ("proc.name", frozenset({"a", "b c"}))]
+            [("comm", 0, 0, frozenset({"a", "b c"}))]]
         assert checks("proc.exe = /bin/sh and proc.name = sh") == [
-            ("proc.exe", frozenset({"/bin/sh"})), ("proc.name", frozenset({"sh"}))]
-        # only plain top-level conjuncts: not under or/not, no transformer, no other op
+            [("exe", 0, 0, frozenset({"/bin/sh"}))], [("comm", 0, 0, frozenset({"sh"}))]]
+        # or-clauses of ancestors and parents
+        assert checks("(proc.aname[2] in (a, b) or proc.pname = c or proc.aexe[0] = d) "
+                      "and fd.name = x") == [
+            [("comm", 2, 2, frozenset({"a", "b"})), ("comm", 1, 0, frozenset({"c"})),
+             ("exe", 2, 0, frozenset({"d"}))]]
+        # only plain conjuncts: not under not, no transformer, no other op, no mixed or
         assert checks("proc.name = a or evt.type = open") == []
         assert checks("not proc.name = a") == []
         assert checks("tolower(proc.name) = a") == []
         assert checks("proc.name startswith a") == []
+        assert checks("proc.aname = a") == []          # any ancestor: not decided in C
