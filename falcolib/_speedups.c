@@ -843,26 +843,36 @@ bookkeep(Printer *self, const unsigned char *blk, PyObject **thread)
             return 0;
         res = (int64_t)rd64(ev + 26 + 2 * (Py_ssize_t)nparams);
     }
-    if (set_slot(th, self->off_flags, PyLong_FromLongLong(flags | CL_ACTIVE)) < 0)
+    /* (values that would not change are not written again) */
+    if (!(flags & CL_ACTIVE) &&
+        set_slot(th, self->off_flags, PyLong_FromLongLong(flags | CL_ACTIVE)) < 0)
         return -1;
     if (kind == 1) {
-        if (set_slot(th, self->off_ltype, PyLong_FromLong((fl & 2) ? -2 : (long)t)) < 0 ||
-            set_slot(th, self->off_latency, PyLong_FromLong(0)) < 0 ||
-            set_slot(th, self->off_enter_ts, PyLong_FromUnsignedLongLong(ts)) < 0 ||
+        long long newtype = (fl & 2) ? -2 : (long long)t, old;
+        if (newtype != ltype && set_slot(th, self->off_ltype, PyLong_FromLongLong(newtype)) < 0)
+            return -1;
+        if (!(slot_ll(th, self->off_latency, &old) && old == 0) &&
+            set_slot(th, self->off_latency, PyLong_FromLong(0)) < 0)
+            return -1;
+        if (set_slot(th, self->off_enter_ts, PyLong_FromUnsignedLongLong(ts)) < 0)
+            return -1;
+        if (!(slot_ll(th, self->off_lfd, &old) && old == lfd) &&
             set_slot(th, self->off_lfd, PyLong_FromLongLong(lfd)) < 0)
             return -1;
     } else {
         if (enter_ts && set_slot(th, self->off_latency,
                                  PyLong_FromLongLong((long long)ts - enter_ts)) < 0)
             return -1;
-        if (!paired) {
+        if (!paired && SLOT(th, self->off_lvalid) != Py_False) {
             Py_INCREF(Py_False);
             if (set_slot(th, self->off_lvalid, Py_False) < 0)
                 return -1;
         }
-        Py_INCREF(Py_None);
-        if (set_slot(th, self->off_lev, Py_None) < 0)
-            return -1;
+        if (SLOT(th, self->off_lev) != Py_None) {
+            Py_INCREF(Py_None);
+            if (set_slot(th, self->off_lev, Py_None) < 0)
+                return -1;
+        }
         if ((fl & 2) && set_slot(th, self->off_ltype, PyLong_FromLong(-2)) < 0)
             return -1;
     }
