@@ -14,6 +14,8 @@ handler wants cost a dict lookup and the view.
 """
 from __future__ import annotations
 
+import operator
+
 from falcolib.backend.model import StateSnapshot
 from falcolib.decode.table import EVENT_FLAGS, EVENTS
 from falcolib.state import fdinfo as F
@@ -140,6 +142,7 @@ def _build_tables():
 
 
 _TABLES = None
+_PID_OF = operator.attrgetter("pid")
 
 
 def _types_where(column: int) -> frozenset[int]:
@@ -219,7 +222,7 @@ class State:
         if t is None and create and len(self.threads) < self.max_threads:
             t = ThreadInfo(tid, tid)   # sysdig's "<NA>" placeholder
             t.loginuid = NO_UID
-            t.nchilds = sum(1 for o in self.threads.values() if o.pid == tid)
+            t.nchilds = list(map(_PID_OF, self.threads.values())).count(tid)
             self.threads[tid] = t
         return t
 

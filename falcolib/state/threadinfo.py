@@ -7,6 +7,8 @@ less work). The cwd is always read from the main thread, as sysdig does.
 """
 from __future__ import annotations
 
+import functools
+
 import attrs
 
 # ppm clone flags (driver ppm_events_public.h) and libsinsp's own bits
@@ -156,7 +158,13 @@ _SUBSYS = {"perf": "perf_event", "mem": "memory", "io": "blkio"}
 
 
 def parse_cgroups(items) -> tuple[tuple[str, str], ...]:
-    """``subsys=path`` strings as (subsys, path) with sysdig's renames."""
+    """``subsys=path`` strings as (subsys, path) with sysdig's renames (remembered for the
+    last 1024 lists: every clone and execve of a process brings the same)."""
+    return _parse_cgroups(tuple(items))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_cgroups(items: tuple) -> tuple[tuple[str, str], ...]:
     out = []
     for item in items:
         sub, sep, path = item.rpartition("=")
