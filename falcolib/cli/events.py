@@ -55,7 +55,7 @@ def run(args) -> int:
     from falcolib.speedups import speedups
     stateful = needs_state(used)
     types = matcher.evttypes if matcher is not None else None
-    checks, check_types, scan = (), frozenset(), frozenset()
+    checks, lean, scan = (), None, frozenset()
     if matcher is not None:
         from falcolib.filter.prefilter import scan_types
     c_state = (stateful and speedups() is not None and not args.json and args.limit is None
@@ -76,7 +76,7 @@ def run(args) -> int:
             from falcolib.state import wanted_types as state_types
             from falcolib.state.groups import canonical
             checks = c_checks(matcher)
-            check_types = scan - state_types(False, canonical(used), sysdig_order=True)
+            lean = state_types(False, canonical(used), sysdig_order=True)
     elif stateful and types is not None:
         # pure Python: the filter's types and those of the parsers the used fields need
         # (lean state) are read, others skipped
@@ -99,7 +99,7 @@ def run(args) -> int:
                 deliver = needed_types(canonical(used))
             printer = make_printer(reader, fmt, state, _escape_mode(args) is not None,
                                    deliver, show=matcher is None, checks=checks,
-                                   check_types=check_types, scan=scan)
+                                   lean=lean, scan=scan)
         if printer is None and c_state:
             reader.set_types(types)
         _print(reader.events(), state, matcher, fmt, args, printer)

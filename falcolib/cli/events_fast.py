@@ -18,16 +18,17 @@ _NO_PLAN: list = []
 
 
 def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | None,
-                 show: bool, checks=(), check_types: frozenset[int] = frozenset(),
+                 show: bool, checks=(), lean: frozenset[int] | None = None,
                  scan: frozenset[int] = frozenset()):
     """A Printer wired into ``reader`` (a ScapReader reading every type), or None when
-    the C loop does not apply (not built, a live or enterless state). ``deliver``:
-    the types Python must process (None: decide from the state); ``show``: print
-    every visible event (no filter), in C where the format allows. ``checks``: conjuncts
-    of the filter C decides (``prefilter.c_checks``) on the events of ``check_types``
-    (types delivered for the filter's sake only): those failing one are filtered out
-    in C. ``scan``: the types the filter can be true on; the others among ``deliver``
-    are there for their parser, and the close parsers run in C."""
+    the C loop does not apply (not built, a live or enterless state).
+
+    ``deliver``: the types Python must process (None: all), made of ``scan`` (the
+    types the filter can be true on) and ``lean`` (those whose parsers the used fields
+    need; default: all of ``deliver``). ``show``: print every visible event (no
+    filter), in C where the format allows. ``checks``: the filter's clauses C decides
+    (``prefilter.c_checks``): an event of ``scan`` failing one is filtered out in C
+    when no parser of its type must run in Python. close's parsers run in C."""
     from falcolib.speedups import speedups
     mod = speedups()
     if mod is None or (state is not None and (state.live or state._exit_fd is not None)):
@@ -35,30 +36,39 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
     plan = fmt.plan() if show else _NO_PLAN
     if plan is None:
         return None   # every line needs Python: nothing left for C worth the set-up
+    if state is not None and deliver is None:
+        return None   # Python must see every event: nothing for C to do
     from falcolib.engine import hidden_types
     hidden = hidden_types()
-    python = set(CONTAINER_TYPES)
     n = reader.max_type
+    deliver = deliver if deliver is not None else frozenset()
+    lean = deliver if lean is None else lean
+    in_c = _close_types() & lean if state is not None else frozenset()
+    python = set(CONTAINER_TYPES)
+    checked = set()
+    for t in deliver:
+        if t in scan:
+            if checks and (t not in lean or t in in_c):
+                checked.add(t)      # the filter's clauses first, in C
+            else:
+                python.add(t)
+        elif t in lean and t not in in_c:
+            python.add(t)
+        # else: the other half of a scanned type's pair, there for its bookkeeping,
+        # which the C loop gives it
     kinds = flags = None
+    parsers = bytearray(n)
     if state is not None:
-        if deliver is None:
-            return None   # Python must see every event: nothing for C to do
-        python |= deliver
-        kinds, flags = state_tables(state, n, python)
-    parsers = None
-    if state is not None:
-        # close enter/exit parsed in C when only the state wants them
-        parsers = bytearray(n)
-        for t in (deliver - scan) & _close_types():
+        kinds, flags = state_tables(state, n, python | checked)
+        for t in in_c:
             if t < n:
                 parsers[t] = 1 if t % 2 == 0 else 2
-                python.discard(t)
     actions = bytearray(n)
     for t in range(n):
-        if checks and t in check_types:
-            actions[t] = mod.ACTION_CHECK
-        elif t in python:
+        if t in python:
             actions[t] = mod.ACTION_PYTHON
+        elif t in checked:
+            actions[t] = mod.ACTION_CHECK
         elif show and not hidden[t]:
             actions[t] = mod.ACTION_SHOW | (mod.ENTER_EXIT if kinds and kinds[t] in (1, 2) else 0)
         else:
