@@ -198,6 +198,7 @@ typedef struct {
     long long fl_in_progress, fl_canceled, canceled_fd;
     Py_ssize_t off_fd_flags;
     PyObject *remove_fd_later, *flush_pending;   /* the state's bound methods */
+    PyObject *keep;    /* keep(data, ts, tid, type, nparams, cpu, num) -> the kept Event */
     int pending;                                  /* a removal waits for the next event */
     /* ACTION_CHECK: conjuncts of the filter decided here (slot offset, set of values) */
     Test tests[MAX_TESTS];
@@ -247,6 +248,7 @@ Printer_dealloc(Printer *self)
         Py_XDECREF(self->tests[i].set);
     PyMem_Free(self->parsers_tab);
     Py_XDECREF(self->remove_fd_later);
+    Py_XDECREF(self->keep);
     Py_XDECREF(self->flush_pending);
     Py_XDECREF(self->type_names);
     Py_XDECREF(self->syscall_names);
@@ -480,17 +482,17 @@ Printer_init(Printer *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"actions", "plan", "require_all", "type_names", "syscall_names",
                              "threads", "thread_type", "escape", "state", "kinds", "flags",
-                             "fd_type", "checks", "parsers", "fd_flags", NULL};
+                             "fd_type", "checks", "parsers", "fd_flags", "keep", NULL};
     Py_buffer actions;
     PyObject *plan, *type_names, *syscall_names, *threads, *thread_type;
     PyObject *state = Py_None, *kinds = Py_None, *flags = Py_None, *fd_type = Py_None;
-    PyObject *checks = Py_None, *parsers = Py_None, *fd_flags = Py_None;
+    PyObject *checks = Py_None, *parsers = Py_None, *fd_flags = Py_None, *keep = Py_None;
     int require_all, escape;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*OpO!O!OOp|OOOOOOO", kwlist, &actions, &plan,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*OpO!O!OOp|OOOOOOOO", kwlist, &actions, &plan,
                                      &require_all, &PyTuple_Type, &type_names,
                                      &PyTuple_Type, &syscall_names, &threads, &thread_type,
                                      &escape, &state, &kinds, &flags, &fd_type, &checks,
-                                     &parsers, &fd_flags))
+                                     &parsers, &fd_flags, &keep))
         return -1;
     if (self->actions != NULL) {
         PyBuffer_Release(&actions);
@@ -576,6 +578,14 @@ Printer_init(Printer *self, PyObject *args, PyObject *kw)
     self->thread_type = (PyTypeObject *)thread_type;
     if (state != Py_None && init_state(self, state, kinds, flags, fd_type) < 0)
         return -1;
+    if (state != Py_None) {
+        if (!PyCallable_Check(keep)) {
+            PyErr_SetString(PyExc_TypeError, "the state bookkeeping needs keep()");
+            return -1;
+        }
+        Py_INCREF(keep);
+        self->keep = keep;
+    }
     if (checks != Py_None && init_checks(self, checks) < 0)
         return -1;
     if (parsers != Py_None)
@@ -781,7 +791,7 @@ run_close(Printer *self, unsigned char parser, PyObject *th, PyObject *fd, long 
  * written, so a 0 (Python must process this event) leaves no trace.
  * 1 done (*thread: the event's thread or NULL), 0 needs Python, -1 error. */
 static int
-bookkeep(Printer *self, const unsigned char *blk, PyObject **thread)
+bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObject **thread)
 {
     const unsigned char *ev = blk + 10;
     uint64_t ts = rd64(ev);
@@ -812,7 +822,7 @@ bookkeep(Printer *self, const unsigned char *blk, PyObject **thread)
         return 0;
     PyObject *fd = NULL;
     int paired = 0;
-    if (kind == 1) {
+    if (kind == 1 || kind == 4) {
         if (fl & 1) {
             Py_ssize_t lens = 26, vals = 26 + 2 * (Py_ssize_t)nparams;
             if (nparams == 0 || vals + 8 > (Py_ssize_t)elen || rd16(ev + lens) != 8)
@@ -847,7 +857,7 @@ bookkeep(Printer *self, const unsigned char *blk, PyObject **thread)
     if (!(flags & CL_ACTIVE) &&
         set_slot(th, self->off_flags, PyLong_FromLongLong(flags | CL_ACTIVE)) < 0)
         return -1;
-    if (kind == 1) {
+    if (kind == 1 || kind == 4) {
         long long newtype = (fl & 2) ? -2 : (long long)t, old;
         if (newtype != ltype && set_slot(th, self->off_ltype, PyLong_FromLongLong(newtype)) < 0)
             return -1;
@@ -859,6 +869,17 @@ bookkeep(Printer *self, const unsigned char *blk, PyObject **thread)
         if (!(slot_ll(th, self->off_lfd, &old) && old == lfd) &&
             set_slot(th, self->off_lfd, PyLong_FromLongLong(lfd)) < 0)
             return -1;
+        if (kind == 4) {   /* kept for its exit's parser: a copy of the event */
+            if (set_slot(th, self->off_lev,
+                         PyObject_CallFunction(self->keep, "y#KKHIHK", (const char *)ev,
+                                               (Py_ssize_t)elen, (unsigned long long)ts,
+                                               (unsigned long long)tid, t, nparams,
+                                               rd16(blk + 8), num)) < 0)
+                return -1;
+            Py_INCREF(Py_True);
+            if (set_slot(th, self->off_lvalid, Py_True) < 0)
+                return -1;
+        }
     } else {
         if (enter_ts && set_slot(th, self->off_latency,
                                  PyLong_FromLongLong((long long)ts - enter_ts)) < 0)
@@ -1087,7 +1108,7 @@ Printer_run(Printer *self, PyObject *args)
             if (r == 0) break;
         }
         if (self->state != NULL) {
-            int r = bookkeep(self, b + pos, &thread);
+            int r = bookkeep(self, b + pos, num + 1, &thread);
             if (r < 0) { failed = 1; break; }
             if (r == 0) {           /* Python processes it (and prints it) */
                 self->out_len = mark;

@@ -52,10 +52,10 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
                 checked.add(t)      # the filter's clauses first, in C
             else:
                 python.add(t)
-        elif t in lean and t not in in_c:
+        elif t in lean and t not in in_c and (state is None or _parsed_in_python(state, t)):
             python.add(t)
-        # else: the other half of a scanned type's pair, there for its bookkeeping,
-        # which the C loop gives it
+        # else: there for its bookkeeping only (the other half of a pair, an enter kept
+        # for its exit), which the C loop gives it
     kinds = flags = None
     parsers = bytearray(n)
     if state is not None:
@@ -84,6 +84,7 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
         from falcolib.state import fdinfo
         from falcolib.state.engine import CANCELED_FD
         extra = {"state": state, "kinds": kinds, "flags": flags, "fd_type": FdInfo,
+                 "keep": _kept,
                  "checks": list(checks) if checks else None, "parsers": bytes(parsers),
                  "fd_flags": (fdinfo.FLAGS_CLOSE_IN_PROGRESS, fdinfo.FLAGS_CLOSE_CANCELED,
                               CANCELED_FD)}
@@ -95,6 +96,23 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
     return printer
 
 
+def _parsed_in_python(state, t: int) -> bool:
+    """Whether processing type ``t`` runs Python code beyond the bookkeeping C does: a
+    parser, or the clone-exit and container-event paths."""
+    from falcolib.state import engine as E
+    if t >= len(state._kind):
+        return True
+    return state._handlers[t] is not None or state._kind[t] in (E._K_CLONE_X, E._K_CONTAINER)
+
+
+def _kept(data: bytes, ts: int, tid: int, etype: int, nparams: int, cpu: int, num: int):
+    """The Event the state keeps for an enter's exit (State's _keep), made for C."""
+    from falcolib.backend.model import RawEvent
+    from falcolib.decode.event import Event
+    return Event(tuple.__new__(RawEvent, (ts, tid, etype, nparams, cpu, data, 0, len(data),
+                                          26, 0, num)))
+
+
 def _close_types() -> frozenset[int]:
     """close's enter and exit: the parsers falcolib/_speedups.c runs itself (the same as
     fd_parsers.parse_close_enter/exit; tests/test_speedups.py compares)."""
@@ -104,17 +122,16 @@ def _close_types() -> frozenset[int]:
 
 def state_tables(state, n: int, python) -> tuple[bytes, bytes]:
     """Per type, for the C bookkeeping: the kind (0 no pairing, 1 enter, 2 exit, 3 only
-    Python: clone exits, container events, enters kept for their exit) and flags
+    Python: clone exits, container events; 4 an enter kept for its exit) and flags
     (1: uses an fd; 2: discarded after the filter, in sysdig's filter order). An enter
-    kept for its exit's parser is an ordinary enter when that parser does not run
-    (its type is not in ``python``): the exit consumes what was kept, nothing else."""
+    kept for its exit's parser is kept by C when Python is not handed it (``python``)."""
     from falcolib.state import engine as E
     kinds = bytearray(n)
     flags = bytearray(n)
     for t in range(min(n, len(state._kind))):
         k = state._kind[t]
         if k == E._K_ENTER:
-            kinds[t] = 3 if state._store[t] and t in python else 1
+            kinds[t] = (3 if t in python else 4) if state._store[t] else 1
         elif k == E._K_EXIT:
             kinds[t] = 2
         elif k in (E._K_CLONE_X, E._K_CONTAINER):

@@ -19,8 +19,15 @@ PPM_FCNTL_F_DUPFD_CLOEXEC = 26
 
 
 def _etype(evt) -> str:
+    return _ENUMS[evt.type]
+
+
+def _enums() -> list[str]:
     from falcolib.decode.table import EVENTS
-    return EVENTS[evt.type].enum
+    return [e.enum for e in EVENTS]
+
+
+_ENUMS = _enums()
 
 
 def _cstr(b: bytes) -> bytes:
