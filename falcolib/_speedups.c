@@ -199,6 +199,8 @@ typedef struct {
     Py_ssize_t off_fd_flags;
     PyObject *remove_fd_later, *flush_pending;   /* the state's bound methods */
     PyObject *keep;    /* keep(data, ts, tid, type, nparams, cpu, num) -> the kept Event */
+    PyObject *key;     /* the int object of the last tid looked up */
+    int64_t key_tid;
     int pending;                                  /* a removal waits for the next event */
     /* ACTION_CHECK: conjuncts of the filter decided here (slot offset, set of values) */
     Test tests[MAX_TESTS];
@@ -249,6 +251,7 @@ Printer_dealloc(Printer *self)
     PyMem_Free(self->parsers_tab);
     Py_XDECREF(self->remove_fd_later);
     Py_XDECREF(self->keep);
+    Py_XDECREF(self->key);
     Py_XDECREF(self->flush_pending);
     Py_XDECREF(self->type_names);
     Py_XDECREF(self->syscall_names);
@@ -790,8 +793,26 @@ run_close(Printer *self, unsigned char parser, PyObject *th, PyObject *fd, long 
  * discarded event's thread forgets it. Everything is checked before anything is
  * written, so a 0 (Python must process this event) leaves no trace.
  * 1 done (*thread: the event's thread or NULL), 0 needs Python, -1 error. */
+/* threads[tid] (borrowed) or NULL (an error set, or none); consecutive events of one
+ * thread reuse the key object */
+static PyObject *
+find_thread(Printer *self, int64_t tid)
+{
+    if (self->key == NULL || self->key_tid != tid) {
+        PyObject *k = PyLong_FromLongLong(tid);
+        if (k == NULL)
+            return NULL;
+        Py_XDECREF(self->key);
+        self->key = k;
+        self->key_tid = tid;
+    }
+    return PyDict_GetItemWithError(self->threads, self->key);
+}
+
+/* ``known``: the thread peek_thread found for this event (have_known), saving a lookup */
 static int
-bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObject **thread)
+bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObject *known,
+         int have_known, PyObject **thread)
 {
     const unsigned char *ev = blk + 10;
     uint64_t ts = rd64(ev);
@@ -803,11 +824,7 @@ bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObje
     *thread = NULL;
     if (kind == 3)
         return 0;
-    PyObject *key = PyLong_FromLongLong(tid);
-    if (key == NULL)
-        return -1;
-    PyObject *th = PyDict_GetItemWithError(self->threads, key);
-    Py_DECREF(key);
+    PyObject *th = have_known ? known : find_thread(self, tid);
     if (th == NULL)
         return PyErr_Occurred() ? -1 : (kind == 0 ? 1 : 0);   /* Python makes the placeholder */
     if (Py_TYPE(th) != self->thread_type)
@@ -1043,11 +1060,7 @@ peek_thread(Printer *self, const unsigned char *blk, PyObject **thread)
     *thread = NULL;
     if (self->kinds_tab[t] == 3)
         return 0;
-    PyObject *key = PyLong_FromLongLong((int64_t)rd64(ev + 8));
-    if (key == NULL)
-        return -1;
-    PyObject *th = PyDict_GetItemWithError(self->threads, key);
-    Py_DECREF(key);
+    PyObject *th = find_thread(self, (int64_t)rd64(ev + 8));
     if (th == NULL)
         return PyErr_Occurred() ? -1 : (self->kinds_tab[t] == 0 ? 1 : 0);
     if (Py_TYPE(th) != self->thread_type)
@@ -1085,6 +1098,7 @@ Printer_run(Printer *self, PyObject *args)
             self->pending = 0;
         }
         PyObject *thread = NULL;
+        int peeked = 0;
         Py_ssize_t mark = self->out_len;
         if ((a & 3) == ACTION_CHECK) {
             /* the filter's checks decided here: a pass goes to Python, a failure is
@@ -1092,6 +1106,7 @@ Printer_run(Printer *self, PyObject *args)
             int r = peek_thread(self, b + pos, &thread);
             if (r < 0) { failed = 1; break; }
             if (r == 0) break;
+            peeked = 1;
             r = checks_pass(self, thread);
             if (r < 0) { failed = 1; break; }
             if (r) break;   /* passed (or undecided here): Python evaluates the filter */
@@ -1102,13 +1117,14 @@ Printer_run(Printer *self, PyObject *args)
                 int r = peek_thread(self, b + pos, &thread);
                 if (r < 0) { failed = 1; break; }
                 if (r == 0) break;
+                peeked = 1;
             }
             int r = format_event(self, b + pos, num + 1, a, thread, self->state != NULL);
             if (r < 0) { failed = 1; break; }
             if (r == 0) break;
         }
         if (self->state != NULL) {
-            int r = bookkeep(self, b + pos, num + 1, &thread);
+            int r = bookkeep(self, b + pos, num + 1, thread, peeked, &thread);
             if (r < 0) { failed = 1; break; }
             if (r == 0) {           /* Python processes it (and prints it) */
                 self->out_len = mark;
