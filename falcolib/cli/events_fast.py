@@ -131,7 +131,9 @@ def state_tables(state, n: int, python) -> tuple[bytes, bytes]:
     for t in range(min(n, len(state._kind))):
         k = state._kind[t]
         if k == E._K_ENTER:
-            kinds[t] = (3 if t in python else 4) if state._store[t] else 1
+            # kept for the exit's parser when Python runs it, else an ordinary enter
+            kinds[t] = (3 if t in python else 4 if t + 1 in python else 1) \
+                if state._store[t] else 1
         elif k == E._K_EXIT:
             kinds[t] = 2
         elif k in (E._K_CLONE_X, E._K_CONTAINER):
