@@ -48,18 +48,18 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
     checked = set()
     for t in deliver:
         if t in scan:
-            if checks and (t not in lean or t in in_c):
+            if checks and (t not in lean or t in in_c or not _parsed_in_python(state, t)):
                 checked.add(t)      # the filter's clauses first, in C
             else:
                 python.add(t)
-        elif t in lean and t not in in_c and (state is None or _parsed_in_python(state, t)):
+        elif t in lean and t not in in_c and _parsed_in_python(state, t):
             python.add(t)
         # else: there for its bookkeeping only (the other half of a pair, an enter kept
         # for its exit), which the C loop gives it
     kinds = flags = None
     parsers = bytearray(n)
     if state is not None:
-        kinds, flags = state_tables(state, n, python | checked)
+        kinds, flags = state_tables(state, n, python)
         for t in in_c:
             if t < n:
                 parsers[t] = 1 if t % 2 == 0 else 2
@@ -100,6 +100,8 @@ def _parsed_in_python(state, t: int) -> bool:
     """Whether processing type ``t`` runs Python code beyond the bookkeeping C does: a
     parser, or the clone-exit and container-event paths."""
     from falcolib.state import engine as E
+    if state is None:
+        return True
     if t >= len(state._kind):
         return True
     return state._handlers[t] is not None or state._kind[t] in (E._K_CLONE_X, E._K_CONTAINER)
