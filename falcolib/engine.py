@@ -120,7 +120,8 @@ def hidden_types() -> list[bool]:
     return _HIDDEN
 
 
-def shown_views(events, *, state: State | None = None, matcher=None) -> Iterator[EventView]:
+def shown_views(events, *, state: State | None = None, matcher=None,
+                can_match: frozenset[int] | None = None) -> Iterator[EventView]:
     """The views of ``events`` (RawEvents, ``None`` ticks skipped) that ``sysdig -r [FILTER]``
     prints, in order.
 
@@ -129,7 +130,8 @@ def shown_views(events, *, state: State | None = None, matcher=None) -> Iterator
     (falcolib.decode.visibility). ``raw.num`` counts events a backend skipped by type, so a
     gap in the numbering means a non-container event went by. With ``matcher``, only the
     views it accepts are yielded; a state built with ``sysdig_filter_order`` is settled or
-    discarded as sysdig does. Without a state, one view object is reused for every event.
+    discarded as sysdig does. ``can_match``: the only types ``matcher`` can accept (it is
+    not asked about the others). Without a state, one view object is reused for every event.
     """
     process = state.process if state is not None else None
     order = state is not None and state.sysdig_filter_order and matcher is not None
@@ -156,7 +158,7 @@ def shown_views(events, *, state: State | None = None, matcher=None) -> Iterator
         if hidden[etype] or raw.flags & 1:   # SCAP_DF_STATE_ONLY
             continue
         if matcher is not None:
-            if not matcher(view):
+            if (can_match is not None and etype not in can_match) or not matcher(view):
                 if order:
                     state.discard()
                 continue

@@ -102,7 +102,10 @@ def run(args) -> int:
                                    lean=lean, scan=scan)
         if printer is None and c_state:
             reader.set_types(types)
-        _print(reader.events(), state, matcher, fmt, args, printer)
+        can_match = None
+        if matcher is not None:
+            can_match = scan if c_state else matcher.evttypes
+        _print(reader.events(), state, matcher, fmt, args, printer, can_match)
     return 0
 
 
@@ -123,9 +126,10 @@ def _escape_mode(args):
     return CONTROL_ESCAPES if mode == "always" else None
 
 
-def _print(source, state, matcher, fmt, args, printer=None) -> None:
+def _print(source, state, matcher, fmt, args, printer=None, can_match=None) -> None:
     """Print the views of ``source`` that sysdig shows and ``matcher`` accepts (with a
-    C ``printer``, in between the lines it formats itself)."""
+    C ``printer``, in between the lines it formats itself); ``matcher`` is asked only
+    about the types of ``can_match`` (None: all)."""
     from falcolib.engine import shown_views
 
     limit = args.limit
@@ -138,9 +142,10 @@ def _print(source, state, matcher, fmt, args, printer=None) -> None:
     render = fmt.line_function()
     escape = _escape_mode(args)
     if printer is not None:
-        _print_fast(shown_views(source, state=state, matcher=matcher), render, escape, printer)
+        _print_fast(shown_views(source, state=state, matcher=matcher, can_match=can_match),
+                    render, escape, printer)
         return
-    for view in shown_views(source, state=state, matcher=matcher):
+    for view in shown_views(source, state=state, matcher=matcher, can_match=can_match):
         if as_json:
             line = json.dumps(values(view), default=str, ensure_ascii=False)
         else:
