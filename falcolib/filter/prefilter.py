@@ -17,6 +17,9 @@ from falcolib.filter.evttypes import all_types, walk
 
 # fd.* fields that read the process's whole fd table, not the event's fd
 _NOT_EVENT_FD = frozenset({"fd.types"})
+# fd.* fields with a value even on the enter event of a call that creates an fd (before
+# there is one): the others read the event's fd, which such an enter has not got
+_ON_CREATING_ENTERS = frozenset({"fd.num", "fd.typechar", "fd.uid"})
 
 
 def value_types(field: ast.FieldRef) -> frozenset[int] | None:
@@ -25,8 +28,11 @@ def value_types(field: ast.FieldRef) -> frozenset[int] | None:
         return None
     name = field.name
     if name.startswith("fd.") and name not in _NOT_EVENT_FD:
-        from falcolib.state.engine import fd_event_types
-        return fd_event_types()
+        from falcolib.state.engine import fd_event_types, fd_using_types
+        if name in _ON_CREATING_ENTERS:
+            return fd_event_types()
+        using = fd_using_types()
+        return frozenset(t for t in fd_event_types() if t & 1 or t in using)
     return None
 
 

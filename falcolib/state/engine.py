@@ -158,6 +158,11 @@ def fd_event_types() -> frozenset[int]:
     return _types_where(2)
 
 
+def fd_using_types() -> frozenset[int]:
+    """The event types that use an existing fd (EF_USES_FD, as the state reads the flags)."""
+    return _types_where(1)
+
+
 class State:
     """Threads, fds, users, groups and containers; see the module docstring."""
 
