@@ -164,10 +164,18 @@ done:
 
 #define MAX_TESTS 64
 typedef struct {
-    Py_ssize_t off;   /* the attribute's slot */
+    Py_ssize_t off;   /* the attribute's slot (thread tests) */
     int whose, n, clause;
+    int fdname;       /* a test on fd.name: ``whose`` is then the operator (FD_*) */
     PyObject *set;
+    const char *pat;  /* the one value of FD_PREFIX/FD_GLOB/FD_CONTAINS (UTF-8, in set) */
+    Py_ssize_t patlen;
 } Test;
+
+enum { FD_IN = 0, FD_PREFIX = 1, FD_GLOB = 2, FD_CONTAINS = 3 };
+/* flags_tab bits beyond 1 (uses an fd) and 2 (discarded): */
+#define FL_FD_EVENT 4       /* fd.* fields have a value (uses, creates or destroys an fd) */
+#define FL_NAME_CREATOR 8   /* fd.name may come from the event itself (connect exits) */
 
 typedef struct {
     PyObject_HEAD
@@ -210,6 +218,9 @@ typedef struct {
     char *out;
     Py_ssize_t out_len, out_cap;
 } Printer;
+
+static int lookup_fd(Printer *self, PyObject *th, long long fdnum, PyObject **fd);
+static inline int plain_ascii(const char *s, Py_ssize_t n);
 
 static int
 member_offset(PyTypeObject *type, const char *name, Py_ssize_t *off)
@@ -374,23 +385,40 @@ init_checks(Printer *self, PyObject *checks)
                 Py_DECREF(tests);
                 goto out;
             }
-            Py_ssize_t off;
+            Py_ssize_t off = 0;
+            int fdname = strcmp(attr, "fd.name") == 0;
             if (strcmp(attr, "comm") == 0)
                 off = self->off_comm;
             else if (strcmp(attr, "exe") == 0)
                 off = self->off_exe;
-            else {
+            else if (!fdname || whose < FD_IN || whose > FD_CONTAINS ||
+                     (whose != FD_IN && PySet_GET_SIZE(values) != 1)) {
                 PyErr_Format(PyExc_ValueError, "no check on %s", attr);
                 Py_DECREF(tests);
                 goto out;
             }
             Test *tt = &self->tests[self->ntests++];
+            memset(tt, 0, sizeof *tt);
             tt->off = off;
             tt->whose = whose;
             tt->n = n;
             tt->clause = (int)c;
+            tt->fdname = fdname;
             Py_INCREF(values);
             tt->set = values;
+            if (fdname && whose != FD_IN) {
+                Py_ssize_t pos = 0;
+                Py_hash_t h;
+                PyObject *v;
+                _PySet_NextEntry(values, &pos, &v, &h);
+                tt->pat = PyUnicode_Check(v) ? PyUnicode_AsUTF8AndSize(v, &tt->patlen) : NULL;
+                if (tt->pat == NULL) {
+                    if (!PyErr_Occurred())
+                        PyErr_SetString(PyExc_TypeError, "an fd.name pattern is a str");
+                    Py_DECREF(tests);
+                    goto out;
+                }
+            }
         }
         Py_DECREF(tests);
         self->nclauses = (int)c + 1;
@@ -450,9 +478,108 @@ test_subject(Printer *self, Test *tt, PyObject *thread, PyObject **out)
     return 0;
 }
 
+/* C fnmatch with flags 0 for a pattern without '[' or '\\': '*' any run of
+ * characters ('/' included), '?' any one, the rest itself */
+static int
+wildcard(const char *p, Py_ssize_t pn, const char *s, Py_ssize_t sn)
+{
+    Py_ssize_t pi = 0, si = 0, star = -1, mark = 0;
+    while (si < sn) {
+        if (pi < pn && (p[pi] == '?' || p[pi] == s[si])) {
+            pi++;
+            si++;
+        } else if (pi < pn && p[pi] == '*') {
+            star = pi++;
+            mark = si;
+        } else if (star >= 0) {
+            pi = star + 1;
+            si = ++mark;
+        } else {
+            return 0;
+        }
+    }
+    while (pi < pn && p[pi] == '*')
+        pi++;
+    return pi == pn;
+}
+
+/* fd.name of the event at blk as fields/fd.get_fd and _name would find it, before any
+ * bookkeeping: the fd the enter names, or the thread's last fd for an exit. 1 with
+ * *name (borrowed str, plain printable ASCII), 0 no value, 2 Python must say. */
+static int
+fd_name_now(Printer *self, const unsigned char *blk, PyObject *thread, PyObject **name)
+{
+    const unsigned char *ev = blk + 10;
+    uint32_t elen = rd32(ev + 16);
+    uint16_t t = rd16(ev + 20);
+    uint32_t nparams = rd32(ev + 22);
+    unsigned char kind = self->kinds_tab[t], fl = self->flags_tab[t];
+    *name = NULL;
+    if (!(fl & FL_FD_EVENT))
+        return 0;
+    if (thread == NULL || (fl & FL_NAME_CREATOR))
+        return thread == NULL ? 0 : 2;
+    long long fdnum;
+    if (kind == 1 || kind == 4) {
+        if (!(fl & 1))
+            return 0;   /* an enter before its fd exists: no name (enters have no creator) */
+        Py_ssize_t vals = 26 + 2 * (Py_ssize_t)nparams;
+        if (nparams == 0 || vals + 8 > (Py_ssize_t)elen || rd16(ev + 26) != 8)
+            return 2;
+        fdnum = (int64_t)rd64(ev + vals);
+    } else if (kind == 2) {
+        if (!slot_ll(thread, self->off_lfd, &fdnum))
+            return 2;
+        if (fdnum == -1)
+            return 2;   /* no fd: fd.name would come from the event (the creator) */
+    } else {
+        return 2;
+    }
+    PyObject *fd;
+    int r = lookup_fd(self, thread, fdnum, &fd);
+    if (r <= 0)
+        return r < 0 ? -1 : 2;
+    if (fd == NULL)
+        return (kind == 2) ? 2 : 0;
+    PyObject *v = SLOT(fd, self->off_fd_name);
+    if (v == NULL || !PyUnicode_Check(v) || !PyUnicode_IS_ASCII(v))
+        return 2;
+    const char *u = (const char *)PyUnicode_1BYTE_DATA(v);
+    if (!plain_ascii(u, PyUnicode_GET_LENGTH(v)))
+        return 2;   /* sanitized by erase_invalid: Python says */
+    *name = v;
+    return 1;
+}
+
+static int
+fd_test(Printer *self, Test *tt, const unsigned char *blk, PyObject *thread)
+{
+    PyObject *v;
+    int r = fd_name_now(self, blk, thread, &v);
+    if (r != 1)
+        return r == 0 ? 0 : (r < 0 ? -1 : 2);
+    const char *s = (const char *)PyUnicode_1BYTE_DATA(v);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(v);
+    switch (tt->whose) {
+    case FD_IN:
+        return PySet_Contains(tt->set, v);
+    case FD_PREFIX:
+        return n >= tt->patlen && memcmp(s, tt->pat, tt->patlen) == 0;
+    case FD_GLOB:
+        return wildcard(tt->pat, tt->patlen, s, n);
+    default:
+        if (tt->patlen == 0)
+            return 1;
+        for (Py_ssize_t i = 0; i + tt->patlen <= n; i++)
+            if (memcmp(s + i, tt->pat, tt->patlen) == 0)
+                return 1;
+        return 0;
+    }
+}
+
 /* 1 when every clause holds, 0 when one fails, 2 when Python must decide, -1 error */
 static int
-checks_pass(Printer *self, PyObject *thread)
+checks_pass(Printer *self, const unsigned char *blk, PyObject *thread)
 {
     int clause = -1, held = 1;
     for (Py_ssize_t i = 0; i < self->ntests; i++) {
@@ -465,6 +592,13 @@ checks_pass(Printer *self, PyObject *thread)
         }
         if (held)
             continue;
+        if (tt->fdname) {
+            int r = fd_test(self, tt, blk, thread);
+            if (r < 0 || r == 2)
+                return r;
+            held = r;
+            continue;
+        }
         PyObject *subject;
         int r = test_subject(self, tt, thread, &subject);
         if (r != 0)
@@ -1107,7 +1241,7 @@ Printer_run(Printer *self, PyObject *args)
             if (r < 0) { failed = 1; break; }
             if (r == 0) break;
             peeked = 1;
-            r = checks_pass(self, thread);
+            r = checks_pass(self, b + pos, thread);
             if (r < 0) { failed = 1; break; }
             if (r) break;   /* passed (or undecided here): Python evaluates the filter */
         } else if ((a & 3) == ACTION_SHOW) {

@@ -143,7 +143,12 @@ FILTERS = ["fd.typechar = 4 or fd.typechar = 6",
            " and fd.name glob '/etc/*'",
            "(proc.pexe = bash or proc.aexe[1] in (sshd, /usr/sbin/sshd)) and evt.type in (read, write)",
            "proc.aname[1] in (bash, sh, sudo) and evt.type in (open, read)",
-           "proc.aname[2] in (sshd, bash, sudo) and fd.num >= 0"]
+           "proc.aname[2] in (sshd, bash, sudo) and fd.num >= 0",
+           # fd.name clauses decided in C (uses-fd events: reads, writes, fstat, close)
+           "fd.name glob '/etc/*' and not fd.directory in (/opt, /tmp)",
+           "evt.type in (read, write, close, fstat) and (fd.name startswith /dev or "
+           "fd.name contains .so or fd.name in (/etc/passwd, /etc/ld.so.cache))",
+           "fd.name glob '*:*->*:*' and evt.dir = <"]
 
 
 def reference(cap: Path, condition: str, fmt: str) -> bytes:

@@ -125,9 +125,12 @@ def _close_types() -> frozenset[int]:
 def state_tables(state, n: int, python) -> tuple[bytes, bytes]:
     """Per type, for the C bookkeeping: the kind (0 no pairing, 1 enter, 2 exit, 3 only
     Python: clone exits, container events; 4 an enter kept for its exit) and flags
-    (1: uses an fd; 2: discarded after the filter, in sysdig's filter order). An enter
+    (1: uses an fd; 2: discarded after the filter, in sysdig's filter order; 4: fd.*
+    fields answer it; 8: its fd.name may come from the event itself, connect's exit). An enter
     kept for its exit's parser is kept by C when Python is not handed it (``python``)."""
+    from falcolib.decode.table import EVENTS
     from falcolib.state import engine as E
+    connect_exits = {t for t, e in enumerate(EVENTS) if e.enum == "PPME_SOCKET_CONNECT_X"}
     kinds = bytearray(n)
     flags = bytearray(n)
     for t in range(min(n, len(state._kind))):
@@ -141,5 +144,6 @@ def state_tables(state, n: int, python) -> tuple[bytes, bytes]:
         elif k in (E._K_CLONE_X, E._K_CONTAINER):
             kinds[t] = 3
         flags[t] = (1 if state._uses_fd[t] else 0) | (
-            2 if state._minor[t] and k != E._K_SKIP else 0)
+            2 if state._minor[t] and k != E._K_SKIP else 0) | (
+            4 if state.fd_event[t] else 0) | (8 if t in connect_exits else 0)
     return bytes(kinds), bytes(flags)

@@ -93,8 +93,9 @@ C_CHECK_FIELDS = {"proc.name": ("comm", 0), "proc.exe": ("exe", 0),
 def c_checks(matcher) -> list[list[tuple[str, int, int, frozenset]]]:
     """The top-level conjuncts of ``matcher``'s condition that the C loop can decide, as
     clauses (lists of tests, one of which must hold): ``=``/``in`` literals on the
-    fields of C_CHECK_FIELDS, alone or joined by ``or``. An event failing one clause
-    cannot pass the filter."""
+    fields of C_CHECK_FIELDS, and ``fd.name`` ``=``/``in``/``startswith``/``contains``/
+    ``glob`` (no ranges), alone or joined by ``or``. An event failing one clause cannot
+    pass the filter."""
     node = getattr(matcher, "condition", None)
     items = node.items if isinstance(node, ast.And) else (node,)
     out = []
@@ -118,9 +119,46 @@ def _clause(node) -> list | None:
     return None if test is None else [test]
 
 
+# fd.name operators the C loop decides: test tuples ("fd.name", op, 0, values)
+_FD_NAME_OPS = {"=": 0, "in": 0, "startswith": 1, "glob": 2, "contains": 3}
+
+
+def _fd_name_test(node) -> tuple[str, int, int, frozenset] | None:
+    from falcolib.fields import lookup
+    from falcolib.filter import literals
+    from falcolib.filter.operators import Operator
+    f = node.field
+    if f.name != "fd.name" or f.arg is not None or f.transformers:
+        return None
+    field = lookup("fd.name")
+    if field.extract.__module__ != "falcolib.fields.fd" or field.binder:
+        return None
+    if node.op in (Operator.EQ, Operator.IN):
+        texts = _plain_values(node, "fd.name")
+        op = 0
+    elif node.op.value in _FD_NAME_OPS and isinstance(node.value, ast.Literal):
+        texts = [node.value.text]
+        op = _FD_NAME_OPS[node.op.value]
+    else:
+        return None
+    if texts is None:
+        return None
+    try:
+        values = frozenset(literals.convert(t, field.type, "fd.name") for t in texts)
+    except Exception:   # noqa: BLE001 (a literal the compiler would refuse: no check)
+        return None
+    if not all(type(v) is str for v in values):
+        return None
+    if op == 2 and any("[" in v or "\\" in v or not v.isascii() for v in values):
+        return None   # ranges and escapes: Python's glob only
+    return "fd.name", op, 0, values
+
+
 def _test(node) -> tuple[str, int, int, frozenset] | None:
     from falcolib.fields import lookup
     from falcolib.filter import literals
+    if isinstance(node, ast.Compare) and node.field.name == "fd.name":
+        return _fd_name_test(node)
     if not isinstance(node, ast.Compare) or node.field.name not in C_CHECK_FIELDS:
         return None
     name = node.field.name

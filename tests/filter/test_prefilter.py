@@ -93,7 +93,13 @@ class TestDirectionAndChecks:
         assert checks("(proc.aname[2] in (a, b) or proc.pname = c or proc.aexe[0] = d) "
                       "and fd.name = x") == [
             [("comm", 2, 2, frozenset({"a", "b"})), ("comm", 1, 0, frozenset({"c"})),
-             ("exe", 2, 0, frozenset({"d"}))]]
+             ("exe", 2, 0, frozenset({"d"}))], [("fd.name", 0, 0, frozenset({"x"}))]]
+        # fd.name: in, startswith, glob (no ranges or escapes), contains
+        assert checks("fd.name startswith /etc and fd.name contains pass "
+                      "and fd.name glob '/e*/p?sswd' and fd.name glob '/[e]tc'") == [
+            [("fd.name", 1, 0, frozenset({"/etc"}))], [("fd.name", 3, 0, frozenset({"pass"}))],
+            [("fd.name", 2, 0, frozenset({"/e*/p?sswd"}))]]
+        assert checks("fd.name endswith x or fd.name = y") == []
         # only plain conjuncts: not under not, no transformer, no other op, no mixed or
         assert checks("proc.name = a or evt.type = open") == []
         assert checks("not proc.name = a") == []
