@@ -8,6 +8,8 @@ done on bytes so that non-UTF-8 names come out the same way.
 """
 from __future__ import annotations
 
+import functools
+
 MAX_PATH = 1024  # SCAP_MAX_PATH_SIZE
 _PRINTABLE = bytes(range(0x20, 0x7F))
 # byte -> itself if printable ASCII, else '.'
@@ -83,7 +85,15 @@ def _append(out: bytearray, base: int, path: bytes) -> None:
 
 
 def concatenate(dirpath: str | bytes, path: bytes | str | None) -> str:
-    """Join ``path`` to ``dirpath`` as sysdig does (absolute ``path`` ignores ``dirpath``)."""
+    """Join ``path`` to ``dirpath`` as sysdig does (absolute ``path`` ignores ``dirpath``).
+    The last 4096 answers are remembered (processes open the same files again and again)."""
+    try:
+        return _remembered(dirpath, path)
+    except TypeError:   # an unhashable buffer
+        return _concatenate(dirpath, path)
+
+
+def _concatenate(dirpath: str | bytes, path: bytes | str | None) -> str:
     if path is None:
         path = b""
     if isinstance(path, str):
@@ -112,3 +122,6 @@ def concatenate(dirpath: str | bytes, path: bytes | str | None) -> str:
         _append(out, 0, path)
     return out.decode("ascii", "surrogateescape") if out.isascii() else \
         out.decode("utf-8", "surrogateescape")
+
+
+_remembered = functools.lru_cache(maxsize=4096)(_concatenate)
