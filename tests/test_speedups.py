@@ -169,6 +169,17 @@ def reference(cap: Path, condition: str, fmt: str) -> bytes:
     return "".join(lines).encode("utf-8", "backslashreplace")
 
 
+def same_as_reference(host, tmp_path, monkeypatch, condition: str, fmt: str) -> bytes:
+    """``host`` written as a capture; `falcolib events` on it with the C loop, checked
+    against every-event processing; its output."""
+    cap = tmp_path / "host.scap"
+    host.write(cap)
+    with_c(True, monkeypatch)
+    got = events_output([str(cap), condition, "-p", fmt], monkeypatch)
+    assert got == reference(cap, condition, fmt)
+    return got
+
+
 class TestStateBookkeeping:
     """With a filter, C applies the state's bookkeeping to the events Python never sees:
     the lines are those of a run that processes every event in Python."""
@@ -206,12 +217,8 @@ class TestStateBookkeeping:
         h._emit("PPME_SYSCALL_FSTAT_X", p.pid, 0, fd)      # its enter was lost
         h._emit("PPME_SYSCALL_FSTAT_E", p.pid, fd)
         h._emit("PPME_SYSCALL_FSTAT_X", p.pid, 0, fd)
-        cap = tmp_path / "lost.scap"
-        h.write(cap)
-        with_c(True, monkeypatch)
-        condition, fmt = "evt.type=fstat and evt.dir=< and fd.num >= 0", "%evt.num %fd.num %fd.name"
-        got = events_output([str(cap), condition, "-p", fmt], monkeypatch)
-        assert got == reference(cap, condition, fmt)
+        got = same_as_reference(h, tmp_path, monkeypatch, "evt.type=fstat and evt.dir=< and "
+                                "fd.num >= 0", "%evt.num %fd.num %fd.name")
         assert [ln.split()[0] for ln in got.decode().splitlines()] == shown
 
 
@@ -251,10 +258,6 @@ class TestCloseInC:
         h._emit("PPME_SYSCALL_CLOSE_X", p.pid, res)
         h._emit("PPME_SYSCALL_FSTAT_E", p.pid, fd)
         h._emit("PPME_SYSCALL_FSTAT_X", p.pid, 0 if res else -9, fd)
-        cap = tmp_path / "close.scap"
-        h.write(cap)
-        with_c(True, monkeypatch)
-        condition, fmt = "evt.type=fstat and fd.name contains passwd", "%evt.num %fd.name"
-        got = events_output([str(cap), condition, "-p", fmt], monkeypatch)
-        assert got == reference(cap, condition, fmt)
+        got = same_as_reference(h, tmp_path, monkeypatch,
+                                "evt.type=fstat and fd.name contains passwd", "%evt.num %fd.name")
         assert len(got.splitlines()) == shown

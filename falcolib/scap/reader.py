@@ -287,12 +287,12 @@ class ScapReader:
             cap = MAX_EVENT_BLOCK - 14
             v2 = _V2
             num = self.events_read
-            fast = before = fast_run = c_skip = wanted = None
+            before = fast_run = None
             if self._fast is not None and not headers_only:
                 fast, before = self._fast
                 fast_run = fast.run
             elif types is not None and not headers_only:
-                c_skip, wanted = _c_skipper(types, max_type)
+                fast_run = _c_skipper(types, max_type)
             while True:
                 buf = self._buf
                 pos = self._pos
@@ -308,9 +308,10 @@ class ScapReader:
                         yield h
                         num += 1
                         pos = nxt
-                elif fast is not None:
-                    # the C printer takes every event it can; this loop frames the one
-                    # it stopped at exactly as the loops below do
+                elif fast_run is not None:
+                    # C takes every event it can (the printer, or skip() stepping over
+                    # unwanted types); this loop frames the one it stopped at exactly as
+                    # the loops below do
                     while pos <= limit:
                         if before is not None:
                             before()
@@ -335,23 +336,6 @@ class ScapReader:
                         num += 1
                         yield tuple_new(raw_event, (ts, tid, etype, nparams, cpu, buf, pos + 10,
                                                     elen, 26, 0, num))
-                        pos += bl
-                elif c_skip is not None:
-                    # skipping by type in C (falcolib._speedups.skip): Python sees only
-                    # the events wanted and whatever the C loop would not frame
-                    while pos <= limit:
-                        pos, skipped = c_skip(buf, pos, end, wanted, max_type)
-                        num += skipped
-                        if pos > limit:
-                            break
-                        bt, bl, cpu, ts, tid, elen, etype, nparams = unpack(buf, pos)
-                        if bt != v2 or pos + bl > end or not 26 <= elen <= bl - 14 <= cap \
-                                or etype >= max_type:
-                            break
-                        num += 1
-                        if etype in types:
-                            yield tuple_new(raw_event, (ts, tid, etype, nparams, cpu, buf, pos + 10,
-                                                        elen, 26, 0, num))
                         pos += bl
                 else:
                     # skipping by type: read only what the checks need (no int objects
@@ -456,13 +440,20 @@ class ScapReader:
 
 
 def _c_skipper(types: frozenset[int], max_type: int):
-    """(falcolib._speedups.skip, one byte per type: wanted) or (None, None) without the
-    C extension (or with FALCOLIB_PURE set: the pure-Python loops, for comparisons)."""
+    """``run(buf, pos, end, num) -> (pos, num)`` stepping over the events of other types
+    in C (falcolib._speedups.skip), or None without the C extension (or with
+    FALCOLIB_PURE set: the pure-Python loops, for comparisons)."""
     from falcolib.speedups import speedups
     mod = speedups()
     if mod is None:
-        return None, None
-    return mod.skip, bytes(1 if t in types else 0 for t in range(max_type))
+        return None
+    skip = mod.skip
+    wanted = bytes(1 if t in types else 0 for t in range(max_type))
+
+    def run(buf, pos, end, num):
+        pos, skipped = skip(buf, pos, end, wanted, max_type)
+        return pos, num + skipped
+    return run
 
 
 def open_capture(path, **kw) -> ScapReader:
