@@ -73,7 +73,10 @@ def run(args) -> int:
                     append_output=config.append_output)
     # the eBPF backend's exits carry their parameters: the state skips most enter events
     enterless = not args.capture and (args.backend or "ebpf") == "ebpf"
-    backend = _backend(args, engine.wanted_types(enterless), config)
+    # a capture replay reads only what the rules' fields need (lean state: the same
+    # alerts, tests/state/test_lean_engine.py); live runs keep every state type, since a
+    # reload may bring rules that read more
+    backend = _backend(args, engine.wanted_types(enterless, lean=bool(args.capture)), config)
     live = not args.capture
 
     deadline = time.monotonic() + args.duration if args.duration is not None and live else None
