@@ -203,8 +203,8 @@ typedef struct {
     uint64_t last_ts;
     /* parsers run here (per type: 0 none, 1 close enter, 2 close exit) and what they need */
     unsigned char *parsers_tab;
-    long long fl_in_progress, fl_canceled, canceled_fd;
-    Py_ssize_t off_fd_flags;
+    long long fl_in_progress, fl_canceled, canceled_fd, sock4, sock6;
+    Py_ssize_t off_fd_flags, off_fd_type;
     PyObject *remove_fd_later, *flush_pending;   /* the state's bound methods */
     PyObject *keep;    /* keep(data, ts, tid, type, nparams, cpu, num) -> the kept Event */
     PyObject *key;     /* the int object of the last tid looked up */
@@ -327,8 +327,9 @@ init_state(Printer *self, PyObject *state, PyObject *kinds, PyObject *flags, PyO
     return 0;
 }
 
-/* parsers: one byte per type (1 close enter, 2 close exit); fd_flags: the FdInfo flag
- * values (close in progress, close canceled) and the parked fd number, from Python */
+/* parsers: one byte per type (1 close enter, 2 close exit, 3 a read/write exit whose
+ * parser only marks sockets connected); fd_flags: the FdInfo flag values (close in
+ * progress, close canceled), the parked fd number and the two ip socket types */
 static int
 init_parsers(Printer *self, PyObject *parsers, PyObject *fd_flags)
 {
@@ -336,11 +337,12 @@ init_parsers(Printer *self, PyObject *parsers, PyObject *fd_flags)
         PyErr_SetString(PyExc_TypeError, "parsers need the state");
         return -1;
     }
-    if (!PyArg_ParseTuple(fd_flags, "LLL", &self->fl_in_progress, &self->fl_canceled,
-                          &self->canceled_fd))
+    if (!PyArg_ParseTuple(fd_flags, "LLLLL", &self->fl_in_progress, &self->fl_canceled,
+                          &self->canceled_fd, &self->sock4, &self->sock6))
         return -1;
     if (copy_table(parsers, self->nactions, &self->parsers_tab) < 0 ||
-        member_offset(self->fd_type, "flags", &self->off_fd_flags) < 0)
+        member_offset(self->fd_type, "flags", &self->off_fd_flags) < 0 ||
+        member_offset(self->fd_type, "type", &self->off_fd_type) < 0)
         return -1;
     self->remove_fd_later = PyObject_GetAttrString(self->state, "remove_fd_later");
     self->flush_pending = PyObject_GetAttrString(self->state, "flush_pending");
@@ -998,6 +1000,12 @@ bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObje
     long long fdflags = 0, res = 0;
     if (parser && fd != NULL && !slot_ll(fd, self->off_fd_flags, &fdflags))
         return 0;
+    if (parser == 3 && fd != NULL) {
+        /* socket_parsers._rw_exit: only a socket's state changes (connected): Python */
+        long long ftype;
+        if (!slot_ll(fd, self->off_fd_type, &ftype) || ftype == self->sock4 || ftype == self->sock6)
+            return 0;
+    }
     if (parser == 2) {
         if (nparams == 0 || 26 + 2 * (Py_ssize_t)nparams + 8 > (Py_ssize_t)elen ||
             rd16(ev + 26) != 8)
@@ -1050,7 +1058,7 @@ bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObje
     }
     if (fd != NULL && refresh_oldname(self, fd) < 0)
         return -1;
-    if (parser && run_close(self, parser, th, fd, fdflags, res, lfd) < 0)
+    if ((parser == 1 || parser == 2) && run_close(self, parser, th, fd, fdflags, res, lfd) < 0)
         return -1;
     *thread = th;
     return 1;

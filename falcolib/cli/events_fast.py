@@ -43,7 +43,7 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
     n = reader.max_type
     deliver = deliver if deliver is not None else frozenset()
     lean = deliver if lean is None else lean
-    in_c = _close_types() & lean if state is not None else frozenset()
+    in_c = _c_parsed().keys() & lean if state is not None else frozenset()
     python = set(CONTAINER_TYPES)
     checked = set()
     for t in deliver:
@@ -60,9 +60,10 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
     parsers = bytearray(n)
     if state is not None:
         kinds, flags = state_tables(state, n, python)
+        codes = _c_parsed()
         for t in in_c:
             if t < n:
-                parsers[t] = 1 if t % 2 == 0 else 2
+                parsers[t] = codes[t]
     actions = bytearray(n)
     for t in range(n):
         if t in python:
@@ -87,13 +88,38 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
                  "keep": _kept,
                  "checks": list(checks) if checks else None, "parsers": bytes(parsers),
                  "fd_flags": (fdinfo.FLAGS_CLOSE_IN_PROGRESS, fdinfo.FLAGS_CLOSE_CANCELED,
-                              CANCELED_FD)}
-    printer = mod.Printer(bytes(actions), plan, fmt.require_all, names,
+                              CANCELED_FD, fdinfo.FD_IPV4_SOCK, fdinfo.FD_IPV6_SOCK)}
+    printer = mod.Printer(bytes(actions), plan, fmt.require_all if fmt is not None else True,
+                          names,
                           tuple(x.encode() for x in SYSCALL_NAMES),
                           state.threads if state is not None else None, ThreadInfo, escape,
                           **extra)
     reader.set_fast(printer, state.flush_pending if state is not None else None)
     return printer
+
+
+def replay_state(backend, engine, types: frozenset[int]):
+    """For ``falcolib run --capture``: the State the engine runs with, the C loop wired into
+    the scap ``backend`` (entered, reading every type) so that Python is handed only the
+    rules' event types and those whose parsers the rules' fields need (``types``, the
+    engine's lean wanted types); the rest get the state's bookkeeping in C. None when the
+    C loop does not apply (the backend then reads ``types`` as usual)."""
+    reader = getattr(backend, "reader", None)
+    fields = engine.used_fields()
+    scan = engine.ruleset.evttypes()
+    from falcolib.speedups import speedups
+    if reader is None or fields is None or scan is None or speedups() is None:
+        if reader is not None:
+            reader.set_types(types)
+        return None
+    from falcolib.state import State, wanted_types as state_types
+    from falcolib.state.groups import canonical
+    state = State(backend.snapshot())
+    lean = state_types(False, canonical(fields))
+    if make_printer(reader, None, state, False, types, show=False, lean=lean,
+                    scan=frozenset(scan)) is None:
+        reader.set_types(types)
+    return state
 
 
 def _parsed_in_python(state, t: int) -> bool:
@@ -115,11 +141,27 @@ def _kept(data: bytes, ts: int, tid: int, etype: int, nparams: int, cpu: int, nu
                                           26, 0, num)))
 
 
-def _close_types() -> frozenset[int]:
-    """close's enter and exit: the parsers falcolib/_speedups.c runs itself (the same as
-    fd_parsers.parse_close_enter/exit; tests/test_speedups.py compares)."""
-    from falcolib.decode.table import types_named
-    return frozenset(types_named("close"))
+def _c_parsed() -> dict[int, int]:
+    """The parsers falcolib/_speedups.c runs itself, by type: 1/2 close's enter and exit
+    (fd_parsers.parse_close_enter/exit), 3 the read/write exits whose parser only marks a
+    socket connected (socket_parsers._rw_exit without an address; C hands sockets to
+    Python). tests/test_speedups.py compares them with Python's."""
+    from falcolib.decode.table import EVENTS
+    out = {}
+    for t, e in enumerate(EVENTS):
+        if e.enum == "PPME_SYSCALL_CLOSE_E":
+            out[t] = 1
+        elif e.enum == "PPME_SYSCALL_CLOSE_X":
+            out[t] = 2
+        elif e.enum in _RW_EXITS:
+            out[t] = 3
+    return out
+
+
+_RW_EXITS = frozenset({
+    "PPME_SYSCALL_READ_X", "PPME_SOCKET_RECV_X", "PPME_SYSCALL_READV_X", "PPME_SYSCALL_PREAD_X",
+    "PPME_SYSCALL_PREADV_X", "PPME_SYSCALL_WRITE_X", "PPME_SOCKET_SEND_X",
+    "PPME_SYSCALL_WRITEV_X", "PPME_SYSCALL_PWRITE_X", "PPME_SYSCALL_PWRITEV_X"})
 
 
 def state_tables(state, n: int, python) -> tuple[bytes, bytes]:

@@ -43,6 +43,11 @@ def _ruleset(args, config):
                           disable_tags=args.disable_tag, only_tags=args.only_tag)
 
 
+def _has_speedups() -> bool:
+    from falcolib.speedups import speedups
+    return speedups() is not None
+
+
 def _backend(args, types, config):
     from falcolib.backend import open_backend
     if args.capture:
@@ -76,7 +81,10 @@ def run(args) -> int:
     # a capture replay reads only what the rules' fields need (lean state: the same
     # alerts, tests/state/test_lean_engine.py); live runs keep every state type, since a
     # reload may bring rules that read more
-    backend = _backend(args, engine.wanted_types(enterless, lean=bool(args.capture)), config)
+    types = engine.wanted_types(enterless, lean=bool(args.capture))
+    # a replay with the C loop reads every type: the loop hands Python what it needs
+    c_loop = bool(args.capture) and types is not None and _has_speedups()
+    backend = _backend(args, None if c_loop else types, config)
     live = not args.capture
 
     deadline = time.monotonic() + args.duration if args.duration is not None and live else None
@@ -97,9 +105,13 @@ def run(args) -> int:
     exit_code = 0
     try:
         with backend:
+            state = None
+            if c_loop:
+                from falcolib.cli.events_fast import replay_state
+                state = replay_state(backend, engine, types)
             service.start()
-            stats = engine.run(backend, dispatcher.publish, poll=service.poll(deadline, on_signal),
-                               poll_every=1024)
+            stats = engine.run(backend, dispatcher.publish, state=state,
+                               poll=service.poll(deadline, on_signal), poll_every=1024)
             exit_code = service.exit_code
     finally:
         service.close()

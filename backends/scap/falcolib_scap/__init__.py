@@ -55,6 +55,12 @@ class ScapBackend:
         if self._reader is not None:
             self._reader.close()
 
+    @property
+    def reader(self):
+        """The ScapReader of an entered backend (None before): falcolib's C replay loop
+        is wired into it (``ScapReader.set_fast``)."""
+        return self._reader
+
     def __iter__(self) -> Iterator[RawEvent]:
         # the reader's own generator, not a wrapper: one less frame per event
         if self._reader is None:
