@@ -375,3 +375,31 @@ class TestSocketIo:
             assert main(["run", "--capture", str(cap), "--rules", str(rules)]) == 0
             got.append([ln.split()[-4:-2] for ln in raw.getvalue().decode().splitlines()])
         assert got[0] == got[1] == [["4", "false"], ["4", "true"]]
+
+
+class TestTruncated:
+    """A capture cut short: every line before the cut is printed (C or Python, filter or
+    not), then the one-line error, as sysdig prints its lines before giving up."""
+
+    @pytest.mark.parametrize("argv", [["-p", "%evt.num %evt.type %proc.name"],
+                                      ["fd.name contains /", "-p", "%evt.num %fd.name"]])
+    def test_lines_then_error(self, argv, tmp_path):
+        import shutil
+        import subprocess
+        src = next(c for c in CAPTURES if c.name == "curl_google.scap")
+        data = src.read_bytes()
+        cut = tmp_path / "cut.scap"
+        cut.write_bytes(data[:len(data) * 2 // 3])
+        outs = []
+        for env in ({}, {"FALCOLIB_PURE": "1"}):
+            run = subprocess.run([sys.executable, "-m", "falcolib", "events", str(cut), *argv],
+                                 capture_output=True, env={**os.environ, **env}, timeout=120)
+            assert run.returncode == 1 and b"byte offset" in run.stderr, run.stderr
+            assert run.stderr.count(b"\n") == 1
+            outs.append(run.stdout)
+        assert outs[0] == outs[1] and outs[0].count(b"\n") > 100
+        sysdig = shutil.which("sysdig")
+        if sysdig:
+            theirs = subprocess.run([sysdig, "-r", str(cut), *argv[:-2], "-p", argv[-1]],
+                                    capture_output=True, timeout=120).stdout
+            assert outs[0] == theirs

@@ -145,27 +145,30 @@ def _print(source, state, matcher, fmt, args, printer=None, can_match=None) -> N
         _print_fast(shown_views(source, state=state, matcher=matcher, can_match=can_match),
                     render, escape, printer)
         return
-    for view in shown_views(source, state=state, matcher=matcher, can_match=can_match):
-        if as_json:
-            line = json.dumps(values(view), default=str, ensure_ascii=False)
-        else:
-            line = render(view)
-            if line is None:
-                continue
-            if escape is not None and not line.isprintable():
-                line = line.translate(escape)
-        append(line)
-        printed += 1
-        if len(lines) >= BATCH:
+    try:
+        for view in shown_views(source, state=state, matcher=matcher, can_match=can_match):
+            if as_json:
+                line = json.dumps(values(view), default=str, ensure_ascii=False)
+            else:
+                line = render(view)
+                if line is None:
+                    continue
+                if escape is not None and not line.isprintable():
+                    line = line.translate(escape)
+            append(line)
+            printed += 1
+            if len(lines) >= BATCH:
+                lines.append("")
+                out.write("\n".join(lines))
+                lines.clear()
+            if limit is not None and printed >= limit:
+                break
+    finally:
+        # what was printed before an error (a truncated capture) still comes out first
+        if lines:
             lines.append("")
             out.write("\n".join(lines))
-            lines.clear()
-        if limit is not None and printed >= limit:
-            break
-    if lines:
-        lines.append("")
-        out.write("\n".join(lines))
-    out.flush()
+        out.flush()
 
 
 def _print_fast(views, render, escape, printer) -> None:
@@ -176,14 +179,17 @@ def _print_fast(views, render, escape, printer) -> None:
     sink = out.buffer
     encoding, errors = out.encoding, out.errors
     write, take = printer.write, printer.take
-    for view in views:
-        line = render(view)
-        if line is None:
-            continue
-        if escape is not None and not line.isprintable():
-            line = line.translate(escape)
-        write((line + "\n").encode(encoding, errors))
-        if printer.pending >= 1 << 20:
-            sink.write(take())
-    sink.write(take())
-    sink.flush()
+    try:
+        for view in views:
+            line = render(view)
+            if line is None:
+                continue
+            if escape is not None and not line.isprintable():
+                line = line.translate(escape)
+            write((line + "\n").encode(encoding, errors))
+            if printer.pending >= 1 << 20:
+                sink.write(take())
+    finally:
+        # what was printed before an error (a truncated capture) still comes out first
+        sink.write(take())
+        sink.flush()
