@@ -15,6 +15,7 @@ import time
 from falcolib.backend.model import (
     FdRecord, GroupRecord, InterfaceRecord, MachineInfo, ProcessRecord, StateSnapshot, UserRecord,
 )
+from falcolib.state.threadinfo import CL_CLONE_FILES, CL_CLONE_THREAD
 
 from falcolib_ebpf.containers import container_of, describe
 
@@ -199,6 +200,9 @@ def _process(pid: int, tid: int, net: dict[int, FdRecord] | None, clk_tck: int,
     start_ticks = int(fields[19]) if len(fields) > 19 else 0
     return ProcessRecord(
         tid=tid, pid=pid, ptid=int(st.get("PPid", "0") or 0), comm=comm,
+        # as libscap's /proc scan: a task other than the leader is a thread sharing the
+        # leader's fds (sysdig then finds them through the main thread)
+        flags=(CL_CLONE_THREAD | CL_CLONE_FILES) if tid != pid else 0,
         exe=args[0] if args else comm, exepath=exepath, args=args[1:], cwd=cwd,
         fdlimit=fdlimit, uid=int(uids[1]), gid=int(gids[1]),
         sid=int(fields[3]) if len(fields) > 3 else 0, vpgid=int(nspgid[-1]),
