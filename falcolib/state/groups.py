@@ -212,8 +212,8 @@ def lookup_only_types() -> frozenset[int]:
     of an unknown tid (no pairing: sched switch, procinfo, page faults...). On these, a
     thread first seen in an event of a type not delivered is missing where the full state
     has its placeholder (proc.pid 1234 against <NA>)."""
-    from falcolib.state import engine
-    kinds = engine._build_tables()[0]
+    from falcolib.state.tables import tables
+    kinds = tables()[0]
     return frozenset(c for c, k in enumerate(kinds) if k == 0)
 
 
