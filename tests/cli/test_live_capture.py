@@ -1,7 +1,9 @@
 """`falcolib capture -w` writes live events that `sysdig -r` and `falcolib events` read alike."""
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -69,8 +71,7 @@ class TestOlderThreads:
             r, w = os.pipe()
             if os.fork() == 0:
                 os.close(r)
-                time.sleep(6)
-                for _ in range(40):
+                for _ in range(300):   # until killed (a minute at most)
                     os.write(w, b"x")
                     time.sleep(0.2)
                 os._exit(0)
@@ -83,12 +84,16 @@ class TestOlderThreads:
             t.start()
             t.join()
         """))
-        piper = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
-        tid = piper.stdout.readline().strip()
-        out = tmp_path / "live.scap"
-        cap = subprocess.run([sys.executable, "-m", "falcolib", "capture", "-w", str(out),
-                              "--duration", "12"], capture_output=True, text=True, timeout=120)
-        piper.wait(timeout=60)
+        piper = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                                 start_new_session=True)
+        try:
+            tid = piper.stdout.readline().strip()
+            out = tmp_path / "live.scap"
+            cap = subprocess.run([sys.executable, "-m", "falcolib", "capture", "-w", str(out),
+                                  "--duration", "8"], capture_output=True, text=True, timeout=120)
+        finally:
+            os.killpg(piper.pid, signal.SIGKILL)
+            piper.wait(timeout=60)
         assert cap.returncode == 0, cap.stderr
         flt, fmt = f"thread.tid={tid} and evt.type=read", "*%evt.num %evt.dir %fd.name"
         ours = subprocess.run([sys.executable, "-m", "falcolib", "events", str(out), flt, "-p", fmt],
