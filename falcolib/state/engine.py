@@ -254,11 +254,11 @@ class State:
                   if t.flags & CL_CLOSED
                   or (now_ns > t.lastaccess_ts + self.thread_timeout_ns and not alive(t.pid, t.tid))]
         for tid in doomed:
-            self._drop(tid)
+            self.drop_thread(tid)
         return len(doomed)
 
-    def _drop(self, tid: int) -> None:
-        """Forced removal (sysdig's remove_thread(tid, true))."""
+    def drop_thread(self, tid: int) -> None:
+        """Forced removal (sysdig's remove_thread(tid, true)); the parsers use it too."""
         t = self.threads.pop(tid, None)
         if t is not None and t.flags & CL_CLONE_THREAD and t.tid != t.pid:
             main = self.threads.get(t.pid)

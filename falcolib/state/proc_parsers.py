@@ -130,13 +130,13 @@ def parse_clone_exit(state, evt, view) -> None:
             # current libs do (and unlike sysdig 0.29, which rebuilt the child from the
             # parent, renaming an exec'd `mv` back to `sh`), keep the child as it is.
             return
-        _drop(state, childtid)
+        state.drop_thread(childtid)
         collision = True
     child = ThreadInfo(childtid, childtid, tid)
     if valid_parent:
         _copy_from_parent(child, ptinfo, flags, True)
     else:
-        _drop(state, tid)
+        state.drop_thread(tid)
         ptinfo = state.get_thread(tid)
         if ptinfo is None:
             return
@@ -198,15 +198,6 @@ def parse_clone_exit(state, evt, view) -> None:
     state.threads[childtid] = child
     if inverted or collision:
         view.thread = state.threads.get(evt.tid)
-
-
-def _drop(state, tid: int) -> None:
-    """sysdig's remove_thread(tid, force=true)."""
-    t = state.threads.pop(tid, None)
-    if t is not None and t.flags & CL_CLONE_THREAD and t.tid != t.pid:
-        main = state.threads.get(t.pid)
-        if main is not None and main.nchilds > 0:
-            main.nchilds -= 1
 
 
 # execve exit enum -> (comm idx or None, pf/vm?, env idx, cgroups idx, tty idx, exepath from enter?, vpgid idx)

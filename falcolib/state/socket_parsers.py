@@ -72,6 +72,13 @@ def parse_socket_exit(state, evt, view) -> None:
     add_socket(state, view, fd, _v(enter, 0, 0), _v(enter, 1, 0), _v(enter, 2, 0))
 
 
+def _inet6_address(data: bytes) -> tuple[bool, str]:
+    """(is it an ipv4-mapped address, its text) of an AF_INET6 sockaddr's address."""
+    if is_v4mapped(data[1:17]):
+        return True, ip4(data[13:17])
+    return False, ip6(data[1:17])
+
+
 def parse_bind_exit(state, evt, view) -> None:
     fi = view.fd
     if fi is None or _v(evt, 0, -1) < 0:
@@ -89,12 +96,8 @@ def parse_bind_exit(state, evt, view) -> None:
     elif fam == AF_INET6 and len(data) >= 19:
         port = int.from_bytes(data[17:19], "little")
         if port > 0:
-            if is_v4mapped(data[1:17]):
-                fi.type = F.FD_IPV4_SERVSOCK
-                fi.sip = ip4(data[13:17])
-            else:
-                fi.type = F.FD_IPV6_SERVSOCK
-                fi.sip = ip6(data[1:17])
+            v4, fi.sip = _inet6_address(data)
+            fi.type = F.FD_IPV4_SERVSOCK if v4 else F.FD_IPV6_SERVSOCK
             fi.sport = port
             fi.flags |= F.FLAGS_ROLE_SERVER
     fi.name = sockaddr_text(data)
@@ -113,12 +116,8 @@ def parse_connect_enter(state, evt, view) -> None:
         fi.dip, fi.dport = ip4(data[1:5]), int.from_bytes(data[5:7], "little")
     elif fam == AF_INET6 and len(data) >= 19:
         port = int.from_bytes(data[17:19], "little")
-        if is_v4mapped(data[1:17]):
-            fi.type = F.FD_IPV4_SOCK
-            fi.dip = ip4(data[13:17])
-        else:
-            fi.type = F.FD_IPV6_SOCK
-            fi.dip = ip6(data[1:17])
+        v4, fi.dip = _inet6_address(data)
+        fi.type = F.FD_IPV4_SOCK if v4 else F.FD_IPV6_SOCK
         fi.dport = port
     else:
         fi.name = sockaddr_text(data)
