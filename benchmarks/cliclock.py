@@ -90,3 +90,26 @@ def compare(title: str, sysdig_cmd: list[str], falcolib_cmd: list[str], repeat: 
     print("  " + describe("falcolib", fl, nevents))
     rw, rc = fl.ratio(sd)
     print(f"  ratio sysdig/falcolib: wall {rw:.2f}x  cpu {rc:.2f}x" + (f"  ({target})" if target else ""))
+
+
+def arguments(doc: str):
+    """The argument parser both CLI benchmarks start from: the capture and --repeat."""
+    import argparse
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("capture", nargs="?", type=Path, default=DEFAULT_BIG)
+    ap.add_argument("--repeat", type=int, default=1)
+    return ap
+
+
+def prepare(capture: Path) -> tuple[str, int] | None:
+    """(sysdig's path, the capture's event count) with the capture read once into the
+    page cache; None (after saying why) without the capture or sysdig."""
+    import shutil
+    sysdig = shutil.which("sysdig")
+    if not capture.exists() or sysdig is None:
+        print("needs the big capture (benchmarks/make_big.py) and sysdig")
+        return None
+    n = count_events(capture)
+    warm(capture)
+    print(f"capture {capture} ({n} events)")
+    return sysdig, n

@@ -9,12 +9,9 @@ evt.type filter >= 1, the heavy ones >= 0.3. Nothing is asserted.
 """
 from __future__ import annotations
 
-import argparse
-import shutil
 import sys
-from pathlib import Path
 
-from cliclock import DEFAULT_BIG, FALCOLIB, compare, count_events, warm
+from cliclock import FALCOLIB, arguments, compare, prepare
 
 NAMES50 = ", ".join(f"prog{i}" for i in range(49)) + ", sshd"
 PATHS50 = ", ".join(f"/opt/app{i}" for i in range(49)) + ", /etc"
@@ -31,18 +28,13 @@ FILTERS = [
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("capture", nargs="?", type=Path, default=DEFAULT_BIG)
-    ap.add_argument("--repeat", type=int, default=1)
+    ap = arguments(__doc__)
     ap.add_argument("--only", type=int, default=None, help="run only filter number N (0-based)")
     args = ap.parse_args(argv)
-    sysdig = shutil.which("sysdig")
-    if not args.capture.exists() or sysdig is None:
-        print("needs the big capture (benchmarks/make_big.py) and sysdig")
+    ready = prepare(args.capture)
+    if ready is None:
         return 1
-    n = count_events(args.capture)
-    warm(args.capture)
-    print(f"capture {args.capture} ({n} events)")
+    sysdig, n = ready
     for k, (label, flt) in enumerate(FILTERS):
         if args.only is not None and k != args.only:
             continue
