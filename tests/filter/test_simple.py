@@ -40,17 +40,25 @@ def assert_same(text: str) -> bool:
 # pieces chosen around the subset's edges: keywords glued to words, '$', unicode
 # blanks, operators that are prefixes of others, numbers cut short, list/unary words
 FIELDS = ["evt.type", "proc.name", "fd.num", "a.b.c", "x1.y_2", "not.x", "and.y", "evt",
-          "a.1b", "a..b", "a.b.", "tolower.x", "val.x", "A.B", "exists.x"]
+          "a.1b", "a..b", "a.b.", "tolower.x", "val.x", "A.B", "exists.x", "proc.aname[2]",
+          "a.b[", "a.b[x", "a.b[]", "a.b[ x]", "a.b['k']", 'a.b["k\\"x"]', "a.b[x]y",
+          "tolower(a.b)", "b64( len(a.b[1]) )", "tolower(a.b", "len()", "basename (a.b)",
+          "toupper(x)", "val(a.b)"]
 OPS = ["=", "==", "!=", "<", "<=", ">", ">=", "=<", "<==", "=!", "!==", "===", "contains",
        "icontains", "startswith", "glob", "iglob", "regex", "endswith", "bcontains",
        "bstartswith", "exists", "existsx", "in", "intersects", "pmatch", "containsx", "globx"]
 VALUES = ["openat", "3", "-3", "+4", "0x1F", "0x", "1.5e+3", "1e", "1.", "and", "or", "not",
-          "/etc", "a,b", "x=y", "<", "$x", "a$", "val", "exists", "3and", "é", "a\\b"]
+          "/etc", "a,b", "x=y", "<", "$x", "a$", "val", "exists", "3and", "é", "a\\b",
+          "'q'", '"a b"', "'it\\'s'", '"\\x41\\n"', "'\\q'", "'open", '""', "'a'b",
+          "val(a.b)", "val( a.b[1] )", "val(tolower(a.b))", "tolower(a.b)", "val(x)",
+          "len(a.b)", "some_list", "andlist", "l1.x"]
 BLANKS = ["", " ", "  ", "\t", "\n", "\r\n", "\x0b", "\x0c", "\xa0", "\u2003"]
-GLUE = ["and", "or", "AND", "and$", "$and", "andx", "or_", "not", ",", "="]
+GLUE = ["and", "or", "AND", "and$", "$and", "andx", "or_", "not", ",", "=", "m1", "not m2",
+        "(m3)", "'"]
 
 LISTS = ["(a, b)", "(open,openat)", "()", "( )", "(a,)", "(,a)", "(a b)", "(1, -2, /x)",
-         "(a,\tb\n)", "(and, or)", "(a", "(val)", "((a))", "(a=b)"]
+         "(a,\tb\n)", "(and, or)", "(a", "(val)", "((a))", "(a=b)", "('a', \"b c\")",
+         "('a'b)", "(x, 'y\\'')", "(some_list, /bin)", "('\\z')"]
 piece = st.one_of(*(st.sampled_from(xs) for xs in (FIELDS, OPS, VALUES, BLANKS, GLUE, LISTS)),
                   st.sampled_from(["(", ")", "not", "not ", "(not", "in", "intersects"]))
 check = st.tuples(st.sampled_from(BLANKS), st.sampled_from(FIELDS), st.sampled_from(BLANKS),
@@ -132,11 +140,25 @@ class TestSameAsGrammar:
         assert assert_same(text)
 
     @pytest.mark.parametrize("text", [
-        "proc.name='bash'", "proc.aname[2]=sshd", "tolower(proc.name)=bash",
+        "proc.name='bash'", 'proc.name="ba sh" and fd.name contains "a\\tb"',
+        "proc.aname[2]=sshd", 'proc.env["HOME"]=/root',
+        "tolower(proc.name)=bash", "toupper( b64(proc.name) ) = X", "len(proc.args)>3",
+        "some_macro", "evt.type=openat and some_macro", "not some_macro or (m1 and m2)",
+        "proc.name in some_list", "proc.name in (a, 'b c', \"d\", e_list)",
+        "proc.name = val(proc.pname)", "proc.name = val( proc.aname[2] )",
+        "fd.num > val(fd.num)", "proc.name in tolower(proc.pname)",
+        "proc.name != 'it\\'s'", "proc.name=\"\"",
+    ])
+    def test_whole_language_is_read(self, text):
+        assert assert_same(text)
+
+    @pytest.mark.parametrize("text", [
         "evt.type=openat and", "fd.num > abc", "evt.type=openat andx proc.name=cat",
-        "some_macro", "evt.type=openat and some_macro", "proc.name in some_list",
-        "proc.name = val(proc.pname)", "(evt.type=openat", "evt.type=openat)",
-        "not", "evt.type in (open", "evt.type in (a,,b)",
+        "(evt.type=openat", "evt.type=openat)", "proc.aname [2]=x", "proc.aname[ 2]=x", "proc.aname[2=x",
+        "not", "evt.type in (open", "evt.type in (a,,b)", "fd.num > '3'",
+        "proc.name='bad \\q escape'", "proc.name='open", "tolower (proc.name)=x",
+        "tolower(macro)=x", "val(proc.name)=x", "proc.name=val(tolower(x.y))",
+        "not$ a.b=c", "m1 m2", "proc.name in (a b)", "proc.name in and",
         "(" * 21 + "a.b=c" + ")" * 21, "not " * 21 + "a.b=c",
     ])
     def test_others_left_to_the_grammar(self, text):
