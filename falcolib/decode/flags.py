@@ -15,12 +15,33 @@ SIGNAL_NAMES: dict[int, str] = dict(_data.SIGNAL_NAMES)
 PPM_AT_FDCWD = -100
 
 
+# rendered flag sets, per table: the same few values recur on every event (bounded)
+_TEXTS: dict[int, tuple[tuple, dict[int, str]]] = {}
+_TEXTS_MAX = 4096
+
+
 def flags_text(table: tuple[tuple[str, int], ...] | None, value: int) -> str:
     """sysdig's rendering of a flag set: the names of the table's entries
     present in ``value``, in table order, joined with '|'. An entry equal
     to the whole value ends the scan; a zero entry matches only zero."""
     if not table:
         return ""
+    hit = _TEXTS.get(id(table))
+    if hit is None or hit[0] is not table:
+        if len(_TEXTS) >= 256:
+            _TEXTS.clear()
+        hit = _TEXTS[id(table)] = (table, {})
+    texts = hit[1]
+    text = texts.get(value)
+    if text is None:
+        text = _flags_text(table, value)
+        if len(texts) >= _TEXTS_MAX:
+            texts.clear()
+        texts[value] = text
+    return text
+
+
+def _flags_text(table: tuple[tuple[str, int], ...], value: int) -> str:
     names = []
     rest = value
     for name, fv in table:

@@ -44,6 +44,21 @@ class TestPrimitives:
         assert flags_text(t, 1) == "O_RDONLY"
         assert flags_text(SYSDIG_TABLES["prot_flags"], 0) == "PROT_NONE"
 
+    def test_remembered_texts_are_the_computed_ones(self):
+        """flags_text remembers what it rendered: asked twice, for every table and value
+        mix (a table's own values and their combinations), it answers as the first time,
+        and the memory stays bounded."""
+        from falcolib.decode import flags
+        for table in SYSDIG_TABLES.values():
+            values = [v for _, v in table] + [0, 1, 0xFFFFFFFF]
+            values += [a | b for a in values[:12] for b in values[:12]]
+            first = [flags._flags_text(table, v) if table else "" for v in values]
+            assert [flags_text(table, v) for v in values] == first
+            assert [flags_text(table, v) for v in values] == first
+        for v in range(2 * flags._TEXTS_MAX):
+            flags_text(SYSDIG_TABLES["file_flags"], v)
+        assert all(len(texts) <= flags._TEXTS_MAX for _, texts in flags._TEXTS.values())
+
     def test_errno(self):
         assert errno_name(-2) == "ENOENT"
         assert errno_name(-512) == "ERESTARTSYS"
