@@ -183,7 +183,7 @@ class _Codegen:
             # len() counts a multi-valued field's values; the others map over them
             multi = (any_of or is_list) and tr is not Transformer.LEN
             ftype, is_list = _transformed_type(tr, ftype, is_list, ref)
-            extract = _chain(extract, matching.TRANSFORMS[tr], multi)
+            extract = matching.transformed(extract, tr, multi)
             if tr is Transformer.LEN:
                 any_of = False
         # a field whose value type depends on the event (evt.rawarg.NAME: an int for
@@ -384,7 +384,7 @@ class _Codegen:
         elif op is Operator.ENDSWITH:
             test = f"{x}.endswith({y})"
         elif op in (Operator.GLOB, Operator.IGLOB):
-            fn = self.const(_dynamic_glob(op is Operator.IGLOB), "_f")
+            fn = self.const(matching.dynamic_glob(op is Operator.IGLOB), "_f")
             test = f"{fn}({y}, {x})"
         elif lhs.is_list and rhs.is_list:
             test = (f"set({y}).issuperset({x})" if op is Operator.IN
@@ -408,35 +408,6 @@ _PLACEHOLDER = re.compile("\x00(_x[0-9]+)\x00")
 
 def _is_int(value) -> bool:
     return isinstance(value, int)
-
-
-def _dynamic_glob(casefold: bool):
-    cached = {}
-
-    def glob(pattern: str, value: str) -> bool:
-        m = cached.get(pattern)
-        if m is None:
-            if len(cached) > 256:
-                cached.clear()
-            m = cached[pattern] = matching.glob_matcher(pattern, casefold=casefold)
-        return m(value)
-    return glob
-
-
-def _chain(inner, fn, multi: bool):
-    if multi:  # each value of a multi-valued field; a value the transformer rejects is dropped
-        def transformed_each(view, _inner=inner, _fn=fn):
-            vs = _inner(view)
-            if vs is None:
-                return None
-            out = tuple(r for r in map(_fn, vs) if r is not None)
-            return out
-        return transformed_each
-
-    def transformed(view, _inner=inner, _fn=fn):
-        v = _inner(view)
-        return None if v is None else _fn(v)
-    return transformed
 
 
 def _transformed_type(tr: Transformer, ftype: FieldType, is_list: bool, ref: ast.FieldRef):

@@ -12,7 +12,9 @@
 - ``net_matcher``: address text inside any of the given networks.
 - ``TRANSFORMS``: tolower/toupper (ASCII, as C's tolower per byte), b64
   (decode; no value if invalid), basename (after the last ``/``), len
-  (bytes of a string, items of a list).
+  (bytes of a string, items of a list); ``transformed`` applies one to an
+  extractor's values.
+- ``dynamic_glob``: glob against a pattern known only per event (``val()``).
 """
 from __future__ import annotations
 
@@ -221,3 +223,35 @@ TRANSFORMS: dict[Transformer, Callable] = {
     Transformer.BASENAME: _basename,
     Transformer.LEN: _len,
 }
+
+
+def transformed(inner, tr: Transformer, multi: bool):
+    """The extractor ``inner`` with transformer ``tr`` applied to its value; on a
+    multi-valued field, to each value (a value the transformer rejects is dropped)."""
+    fn = TRANSFORMS[tr]
+    if multi:
+        def transformed_each(view, _inner=inner, _fn=fn):
+            vs = _inner(view)
+            if vs is None:
+                return None
+            return tuple(r for r in map(_fn, vs) if r is not None)
+        return transformed_each
+
+    def transformed_one(view, _inner=inner, _fn=fn):
+        v = _inner(view)
+        return None if v is None else _fn(v)
+    return transformed_one
+
+
+def dynamic_glob(casefold: bool):
+    """``glob(pattern, value)`` compiling each pattern once (the last 256 kept)."""
+    cached = {}
+
+    def glob(pattern: str, value: str) -> bool:
+        m = cached.get(pattern)
+        if m is None:
+            if len(cached) > 256:
+                cached.clear()
+            m = cached[pattern] = glob_matcher(pattern, casefold=casefold)
+        return m(value)
+    return glob
