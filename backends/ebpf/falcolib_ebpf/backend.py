@@ -105,19 +105,27 @@ class EbpfBackend:
 
     # -- lifecycle -------------------------------------------------------------
     def __enter__(self) -> "EbpfBackend":
-        bcc, btf = _check_host()
+        btf = _check_host()
+        from falcolib_ebpf.btf import BtfError
+        from falcolib_ebpf.loader import LoadFailed
         try:
-            self._prog = P.ProbeProgram(bcc, btf, self._opts, os.getpid())
-        except Exception as exc:  # bcc raises bare Exception on compile/load failures
-            raise BackendUnavailable(
-                f"cannot compile or load the eBPF probe: {str(exc).splitlines()[0] if str(exc) else exc!r}",
-                hint=f"kernel headers and eBPF support are needed; {SETUP_HINT}") from None
+            self._prog = P.ProbeProgram(btf, self._opts, os.getpid())
+        except BtfError as exc:
+            raise BackendUnavailable(f"cannot build the eBPF probe for this kernel: {exc}") from None
+        except LoadFailed as exc:
+            if exc.kind == "bcc":
+                from falcolib_ebpf.bccimport import INSTALL_HINT
+                raise BackendUnavailable(str(exc), hint=INSTALL_HINT) from None
+            raise BackendUnavailable(f"cannot compile or load the eBPF probe: {exc}",
+                                     hint=f"kernel headers and eBPF support are needed; {SETUP_HINT}") from None
         from falcolib_ebpf.ring import MmapRing
         import mmap
-        self._ring = MmapRing(self._prog.bpf[b"events"].map_fd, self._opts.ring_pages * mmap.PAGESIZE)
+        self._ring = MmapRing(self._prog.map_fd(P.EVENTS_MAP), self._opts.ring_pages * mmap.PAGESIZE)
         try:
             self._prog.configure(self._wanted())
-        except Exception as exc:
+        except OSError as exc:
+            self._ring.close()
+            self._ring = None
             self._prog.close()
             self._prog = None
             raise BackendUnavailable(f"cannot attach syscall tracepoints: {exc}",
@@ -245,6 +253,8 @@ class EbpfBackend:
             "kernel_too_big": sum(c["too_big"]),
             "queue_bytes": self._queued,
             "hooks": len(self._prog.attached),
+            "loader_seconds": round(self._prog.loaded.child_seconds, 3),
+            "loader_max_rss_kb": self._prog.loaded.child_maxrss_kb,
         }
 
     def stats(self) -> BackendStats:
@@ -264,7 +274,8 @@ def _events_in(rec: bytes) -> int:
 
 
 def _check_host():
-    """bcc module and kernel BTF, or BackendUnavailable saying what is missing."""
+    """Kernel BTF, or BackendUnavailable saying what is missing. bcc is not imported
+    here: the loader child imports it (and reports it missing)."""
     if os.geteuid() != 0:
         raise BackendUnavailable("live capture with eBPF needs root (effective uid is "
                                  f"{os.geteuid()})", hint="run it as root, e.g. with sudo")
@@ -276,16 +287,11 @@ def _check_host():
         btf = Btf.from_file(VMLINUX)
     except (OSError, BtfError) as exc:
         raise BackendUnavailable(f"cannot read kernel BTF: {exc}") from None
-    from falcolib_ebpf.bccimport import INSTALL_HINT, import_bcc
-    try:
-        bcc = import_bcc()
-    except (ImportError, OSError) as exc:
-        raise BackendUnavailable(f"bcc is not available ({exc})", hint=INSTALL_HINT) from None
     build = f"/lib/modules/{os.uname().release}/build"
     if not os.path.exists(os.path.join(build, "include")):
         raise BackendUnavailable(f"no kernel headers at {build}", hint=SETUP_HINT)
     _ensure_tracefs()
-    return bcc, btf
+    return btf
 
 
 def _ensure_tracefs() -> None:

@@ -128,13 +128,14 @@ class TestUnavailable:
         assert out.stdout.startswith("UNAVAILABLE live capture with eBPF needs root"), out.stderr
         assert "sudo" in out.stdout
 
-    def test_bcc_missing(self):
+    def test_bcc_missing(self, tmp_path):
+        # bcc is imported by the loader child only: a ``bcc`` that cannot be imported, first
+        # on the path the child inherits, stands for python3-bpfcc missing
         require_live()
+        fake = tmp_path / "bcc"
+        fake.mkdir()
+        (fake / "__init__.py").write_text("raise ImportError(\"No module named 'bcc'\")\n")
         code = textwrap.dedent("""
-            import sys
-            sys.modules["bcc"] = None          # as if python3-bpfcc were not installed
-            import falcolib_ebpf.bccimport as bi
-            bi.SYSTEM_BCC_DIRS = ("/nonexistent/bcc",)
             from falcolib_ebpf import EbpfBackend
             from falcolib.errors import BackendUnavailable
             try:
@@ -142,9 +143,13 @@ class TestUnavailable:
             except BackendUnavailable as exc:
                 print("UNAVAILABLE", exc)
         """)
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-        assert out.stdout.startswith("UNAVAILABLE bcc is not available"), out.stderr
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(tmp_path),
+                                                                       os.environ.get("PYTHONPATH")))))
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                             env=env)
+        assert out.stdout.startswith("UNAVAILABLE bcc is not available (No module named 'bcc')"), out.stderr
         assert "apt-get install python3-bpfcc" in out.stdout
+        assert len(out.stdout.splitlines()) == 1 and not out.stderr
 
     def test_import_does_not_import_bcc(self):
         code = "import sys, falcolib_ebpf; print('bcc' in sys.modules)"
