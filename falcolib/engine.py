@@ -68,6 +68,31 @@ def wanted_types(consumer: frozenset[int] | None, *, with_state: bool = True,
     return consumer | state_types(enterless, fields, sysdig_order=sysdig_order)
 
 
+# event categories and flags of the driver's event table (ppm_events_public.h)
+_EC_SYSCALL, _EC_TRACEPOINT, _EC_IO_READ, _EC_IO_WRITE = 1 << 9, 1 << 10, 32, 33
+_EF_MODIFIES_STATE = 1 << 5
+
+
+def high_volume_types() -> frozenset[int]:
+    """The event types of the I/O syscalls Falco leaves off unless asked (``-A``,
+    ``base_syscalls.all``): those of category read or write whose events do not
+    modify the state (read, write, readv, pread, send, recv, sendfile...; not
+    sendto/recvfrom/sendmsg/recvmsg, which can carry a socket's address).
+    Both halves of each syscall."""
+    from falcolib.decode.table import EVENTS
+    io: set[str] = set()
+    state: set[str] = set()
+    for e in EVENTS:
+        if not e.category & (_EC_SYSCALL | _EC_TRACEPOINT):
+            continue
+        if e.category & ~(_EC_SYSCALL | _EC_TRACEPOINT) in (_EC_IO_READ, _EC_IO_WRITE):
+            io.add(e.name)
+        if e.flags & _EF_MODIFIES_STATE:
+            state.add(e.name)
+    names = io - state
+    return frozenset(t for t, e in enumerate(EVENTS) if e.name in names)
+
+
 def pair_halves(types: frozenset[int], enterless: bool = False) -> frozenset[int]:
     """The other half of the enter/exit pair of each type (without the enters an
     ``enterless`` state does without)."""
@@ -245,16 +270,26 @@ class Engine:
         self.append_output = tuple(append_output)
         self._outputs: dict[str, tuple] = {}
 
-    def wanted_types(self, enterless: bool = False, lean: bool = False) -> frozenset[int] | None:
+    def wanted_types(self, enterless: bool = False, lean: bool = False,
+                     high_volume: bool = True) -> frozenset[int] | None:
         """Event types the loaded rules and the state engine need (for the backend);
         ``enterless`` for a backend with ``exits_carry_params`` (see ``wanted_types``).
 
         ``lean``: the state gets only the parsers the active rules' conditions and outputs
         (append_output included) read (``falcolib.state.groups``). For a whole run with
         these rules: a reload bringing rules that read more (fd.* after proc.* only)
-        would find tables that missed the events before it."""
-        return wanted_types(self.ruleset.evttypes(), enterless=enterless,
-                            fields=self.used_fields() if lean else None)
+        would find tables that missed the events before it.
+
+        ``high_volume=False`` (a live run without ``-A``, as Falco's default): the I/O
+        syscalls of ``high_volume_types()`` are left off unless a rule names them; the
+        state then does without what they tell (a socket first seen connected by a
+        plain read or write)."""
+        rules = self.ruleset.evttypes()
+        types = wanted_types(rules, enterless=enterless,
+                             fields=self.used_fields() if lean else None)
+        if high_volume or types is None or rules is None:
+            return types
+        return types - (high_volume_types() - rules - pair_halves(rules))
 
     def used_fields(self) -> frozenset[str] | None:
         """The field names the active rules read: conditions (exceptions included) and

@@ -31,6 +31,9 @@ def add_parser(sub) -> None:
                    help="stop a live run after this many seconds")
     p.add_argument("--stats", action="store_true",
                    help="print events read, dropped and alerts per rule on stderr at the end")
+    p.add_argument("-A", "--all-events", action="store_true",
+                   help="live: also capture the high-volume I/O syscalls (read, write, "
+                        "readv, send, recv...) that no rule names, as Falco's -A")
     p.set_defaults(func=run)
 
 
@@ -81,7 +84,8 @@ def run(args) -> int:
     # a capture replay reads only what the rules' fields need (lean state: the same
     # alerts, tests/state/test_lean_engine.py); live runs keep every state type, since a
     # reload may bring rules that read more
-    types = engine.wanted_types(enterless, lean=bool(args.capture))
+    types = engine.wanted_types(enterless, lean=bool(args.capture),
+                                high_volume=bool(args.capture) or args.all_events)
     # a replay with the C loop reads every type: the loop hands Python what it needs
     c_loop = bool(args.capture) and types is not None and _has_speedups()
     backend = _backend(args, None if c_loop else types, config)
@@ -196,7 +200,8 @@ class _Service:
             set_types = getattr(self.backend, "set_event_types", None)
             if set_types is not None:
                 set_types(self.engine.wanted_types(
-                    getattr(self.backend, "exits_carry_params", False)))
+                    getattr(self.backend, "exits_carry_params", False),
+                    high_volume=self.args.all_events))
             sys.stderr.write(f"falcolib: rules reloaded ({len(ruleset.active)} rules active)\n")
             return True
         return poll

@@ -1,6 +1,7 @@
 """`falcolib run` on the live host: alerts within a second, SIGHUP reload without a restart."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -156,3 +157,56 @@ class TestDropsAreReported:
         assert int(line.split(": ")[1]) > 0
         assert "event drop detected" in err
 
+
+
+class TestHighVolumeSyscalls:
+    """As Falco without -A, a live run leaves read/write and the other high-volume I/O
+    syscalls unhooked when no rule names them; -A hooks them for the state too."""
+
+    def _run(self, rules: Path, reads: int, *extra: str) -> dict:
+        mon = Monitor(rules, extra=extra)
+        try:
+            mon.wait_for("Opened", touch(rules.parent / "trigger"), where=lambda f: f["fd.name"]
+                         == str(rules.parent / "trigger"))
+            fd = os.open("/dev/zero", os.O_RDONLY)
+            try:
+                for _ in range(reads):
+                    os.read(fd, 1)
+            finally:
+                os.close(fd)
+            time.sleep(0.5)
+        finally:
+            err = mon.stop()
+        line = next(x for x in err.splitlines() if x.startswith("stats: "))
+        return json.loads(line[len("stats: "):])["backend"]["extra"]
+
+    def test_reads_not_hooked_without_all_events(self, tmp_path):
+        rules = tmp_path / "rules.yaml"
+        rules.write_text(RULE.format(name="Opened", path=tmp_path / "trigger"))
+        reads = 20000
+        default = self._run(rules, reads)
+        everything = self._run(rules, reads, "-A")
+        assert everything["hooks"] > default["hooks"]
+        # the reads reached the probe only with -A (seen: every event of a hooked call)
+        assert everything["kernel_seen"] >= reads
+        assert default["kernel_seen"] < everything["kernel_seen"] - reads // 2
+
+    def test_rule_naming_read_hooks_it(self, tmp_path):
+        """A rule on read gets its events (unlike Falco, which would warn and drop them)."""
+        rules = tmp_path / "rules.yaml"
+        rules.write_text(RULE.format(name="Opened", path=tmp_path / "trigger") + """
+- rule: Zero read
+  desc: test rule
+  condition: evt.type = read and evt.dir = < and fd.name = /dev/zero and proc.pid = {pid}
+  output: "read of %fd.name by %proc.name"
+  priority: NOTICE
+""".format(pid=os.getpid()))
+        mon = Monitor(rules)
+        try:
+            def act():
+                with open("/dev/zero", "rb") as fh:
+                    fh.read(1)
+            alert = mon.wait_for("Zero read", act)
+            assert alert["output_fields"]["fd.name"] == "/dev/zero"
+        finally:
+            mon.stop()
