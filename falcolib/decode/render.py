@@ -419,10 +419,30 @@ def arg_index(evt: Event, key: int | str) -> int | None:
     return i if i is not None and i < evt.nparams else None
 
 
+# (type, key) -> the parameter's index (None: no such parameter), by arg_index's rules
+_ARG_SLOTS: dict[tuple[int, int | str], int | None] = {}
+_ARG_SLOTS_MAX = 8192
+
+
 def render_arg(evt: Event, key: int | str, ctx=None) -> str | None:
     """What %evt.arg.NAME / %evt.arg[N] prints: the resolved text when there
     is one, else the text; None (<NA>) when the event has no such parameter."""
-    i = arg_index(evt, key)
+    if isinstance(key, int):
+        i = key if 0 <= key < evt.nparams else None
+    else:
+        slot = (evt.type, key)
+        i = _ARG_SLOTS.get(slot, -1)
+        if i == -1:
+            if len(_ARG_SLOTS) >= _ARG_SLOTS_MAX:
+                _ARG_SLOTS.clear()
+            t = evt.type
+            info = SYSDIG_EVENTS[t] if t < len(SYSDIG_EVENTS) else EVENTS[t]
+            i = info.index(key)
+            if i is None:
+                i = EVENTS[t].index(key)
+            _ARG_SLOTS[slot] = i
+        if i is not None and i >= evt.nparams:
+            i = None
     if i is None:
         return None
     text, resolved = param_text(evt, i, ctx)

@@ -98,3 +98,30 @@ class TestEvents:
         assert render_args(e) == "res=0 "
         e = Event(raw_event(0, [struct.pack("<H", 5), struct.pack("<H", 2)]))
         assert e.name == "open" and render_args(e) == ""
+
+
+class TestRenderArgByName:
+    """render_arg remembers where each (type, name) parameter is: on every event of real
+    captures, each name and each number answers as arg_index + param_text do."""
+
+    def test_remembered_slots_answer_as_arg_index(self, shared_dir):
+        from falcolib.decode import render
+        from falcolib.decode.table import EVENTS, SYSDIG_EVENTS
+        from falcolib.scap.reader import ScapReader
+        checked = 0
+        for name in ("cat_write.scap", "connect_localhost.scap", "curl_google.scap"):
+            with ScapReader(shared_dir / "captures" / name) as reader:
+                for raw in reader.events():
+                    evt = Event(raw)
+                    t = evt.type
+                    names = {p.name for p in EVENTS[t].params}
+                    if t < len(SYSDIG_EVENTS):
+                        names |= {p.name for p in SYSDIG_EVENTS[t].params}
+                    for key in sorted(names) + ["nosuchparam", 0, 1, 7, -1]:
+                        i = render.arg_index(evt, key)
+                        want = None if i is None else (lambda tr: tr[1] or tr[0])(
+                            render.param_text(evt, i, None))
+                        assert render.render_arg(evt, key) == want, (evt.num, key)
+                        assert render.render_arg(evt, key) == want, (evt.num, key)
+                        checked += 1
+        assert checked > 1000
