@@ -61,28 +61,27 @@ _field("fd.cnet", T.IPNET, "matches the client IP network of the fd.", filter_on
 _field("fd.snet", T.IPNET, "matches the server IP network of the fd.", filter_only=True)(fd_sip)
 
 
-def _both_ips(view):
+def _both_ends(view, ports: bool):
     """(any-of values: ``fd.ip = X`` matches either endpoint, ``!=`` neither)
-    sip and dip of an ip socket, or the bound address of a server socket (sysdig's
-    compare_ip / compare_net: no role needed)."""
+    the addresses, or ``ports``, of both ends of an ip socket, or the bound one of a
+    server socket (sysdig's compare_ip / compare_net / compare_port: no role needed)."""
     fi = _sock(view)
     if fi is None:
         return None
     if fi.type in F.IP_SOCK:
-        return (fi.sip, fi.dip)
+        return (fi.sport, fi.dport) if ports else (fi.sip, fi.dip)
     if fi.type in F.SERVSOCK:
-        return (fi.sip,)
+        return (fi.sport,) if ports else (fi.sip,)
     return None
 
 
 @_field("fd.ip", T.IPADDR, "matches the ip address (client or server) of the fd.", filter_only=True, list_without_arg=True, ne_all=True)
 def fd_ip(view):
-    return _both_ips(view)
+    return _both_ends(view, False)
 
 
-@_field("fd.net", T.IPNET, "matches the IP network (client or server) of the fd.", filter_only=True, list_without_arg=True, ne_all=True)
-def fd_net(view):
-    return _both_ips(view)
+_field("fd.net", T.IPNET, "matches the IP network (client or server) of the fd.", filter_only=True, list_without_arg=True, ne_all=True)(
+    fd_ip)
 
 
 @_field("fd.cport", T.PORT, "for TCP/UDP FDs, the client port.")
@@ -104,20 +103,9 @@ def fd_sport(view):
     return fi.sport
 
 
-def _both_ports(view):
-    fi = _sock(view)
-    if fi is None:
-        return None
-    if fi.type in F.IP_SOCK:
-        return (fi.sport, fi.dport)
-    if fi.type in F.SERVSOCK:
-        return (fi.sport,)
-    return None
-
-
 @_field("fd.port", T.PORT, "matches the port (either client or server) of the fd.", filter_only=True, list_without_arg=True, ne_all=True)
 def fd_port(view):
-    return _both_ports(view)
+    return _both_ends(view, True)
 
 
 def _proto_of(port_fn):
