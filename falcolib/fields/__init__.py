@@ -7,9 +7,11 @@ from falcolib.fields.catalogue import (
     ArgKind, Field, FieldClass, FieldType, all_fields, lookup, resolve,
 )
 
-# one module per field class; each declares its fields at import
+# one module per field class (evt spread over three, loaded in this order; fd imports
+# fd_socket itself); each declares its fields at import
 FIELD_MODULES = (
-    "evt", "evt_time", "proc", "thread", "fd", "fspath", "user", "group", "container", "k8s", "syslog",
+    "evt", "evt_flags", "evt_time", "proc", "thread", "fd", "fspath", "user", "group",
+    "container", "k8s", "syslog",
 )
 _loaded = False
 
