@@ -12,21 +12,21 @@ Where falcolib's default differs from falco.yaml's it says so (``# falco:``).
 from __future__ import annotations
 
 import difflib
-import re
 from typing import Any, Callable, Iterable
 
 import attrs
 import yaml
 
+from falcolib.config_checks import (
+    LoadContext, boolean, choice, choices, duration, integer, number, program, string,
+    strings,
+)
 from falcolib.errors import ConfigError, Position
 
 __all__ = ["Config", "load_config", "parse_override", "IGNORED_FALCO_KEYS"]
 
 _PRIORITIES = ("emergency", "alert", "critical", "error", "warning", "notice",
                "informational", "info", "debug")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m|h|d|w|y)?\s*$")
-_UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
-           "d": 86400.0, "w": 604800.0, "y": 31536000.0, None: 1e-3}
 
 #: Top-level falco.yaml keys accepted and ignored (reported in Config.ignored).
 IGNORED_FALCO_KEYS = frozenset({
@@ -37,130 +37,12 @@ IGNORED_FALCO_KEYS = frozenset({
 })
 
 
-def _position(node: yaml.Node, origin: Position | None = None) -> Position:
-    mark = node.start_mark
-    if origin is not None:  # a --set value: column inside the command-line argument
-        return Position(origin.file, 1, origin.column + mark.column)
-    return Position(mark.name, mark.line + 1, mark.column + 1)
-
-
-class _Ctx:
-    """Per-load state: a YAML constructor and the ignored keys found."""
-
-    def __init__(self) -> None:
-        self.loader = yaml.SafeLoader("")
-        self.ignored: list[tuple[str, Position]] = []
-        self.origins: dict[int, Position] = {}
-        self.fixed: dict[int, Position] = {}
-
-    def where(self, node: yaml.Node) -> Position:
-        fixed = self.fixed.get(id(node))
-        return fixed if fixed is not None else _position(node, self.origins.get(id(node)))
-
-    def fail(self, node: yaml.Node, message: str, hint: str = "") -> ConfigError:
-        return ConfigError(message, position=self.where(node), hint=hint)
-
-    def scalar(self, node: yaml.Node, key: str) -> Any:
-        if not isinstance(node, yaml.ScalarNode):
-            raise self.fail(node, f"'{key}' must be a single value (got a "
-                                  f"{'list' if isinstance(node, yaml.SequenceNode) else 'mapping'})")
-        return self.loader.construct_object(node, deep=True)
-
-
-# -- value checkers: (ctx, node, key) -> python value ---------------------------------------
-def _describe(value: Any) -> str:
-    return f"{value!r} that is a {type(value).__name__}"
-
-
-def boolean(ctx: _Ctx, node: yaml.Node, key: str) -> bool:
-    value = ctx.scalar(node, key)
-    if not isinstance(value, bool):
-        raise ctx.fail(node, f"'{key}' must be true or false (got {_describe(value)})")
-    return value
-
-
-def integer(minimum: int | None = None, maximum: int | None = None) -> Callable:
-    def check(ctx: _Ctx, node: yaml.Node, key: str) -> int:
-        value = ctx.scalar(node, key)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ctx.fail(node, f"'{key}' must be an integer (got {_describe(value)})")
-        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            raise ctx.fail(node, f"'{key}' must be in [{minimum}, {maximum}] (got {value})")
-        return value
-    return check
-
-
-def number(minimum: float | None = None, maximum: float | None = None) -> Callable:
-    def check(ctx: _Ctx, node: yaml.Node, key: str) -> float:
-        value = ctx.scalar(node, key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ctx.fail(node, f"'{key}' must be a number (got {_describe(value)})")
-        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            raise ctx.fail(node, f"'{key}' must be in [{minimum}, {maximum}] (got {value})")
-        return float(value)
-    return check
-
-
-def string(ctx: _Ctx, node: yaml.Node, key: str) -> str:
-    value = ctx.scalar(node, key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ctx.fail(node, f"'{key}' must be a string (got {_describe(value)})")
-    return value
-
-
-def choice(*names: str) -> Callable:
-    def check(ctx: _Ctx, node: yaml.Node, key: str) -> str:
-        value = string(ctx, node, key)
-        if value.lower() not in names:
-            raise ctx.fail(node, f"'{key}' must be one of {', '.join(names)} (got {value!r})")
-        return value.lower()
-    return check
-
-
-def strings(ctx: _Ctx, node: yaml.Node, key: str) -> tuple[str, ...]:
-    """A list of strings; a single string counts as a list of one."""
-    if isinstance(node, yaml.ScalarNode):
-        value = string(ctx, node, key)
-        return (value,) if value else ()
-    if not isinstance(node, yaml.SequenceNode):
-        raise ctx.fail(node, f"'{key}' must be a list of strings (got a mapping)")
-    return tuple(string(ctx, item, f"{key}[{i}]") for i, item in enumerate(node.value))
-
-
-def choices(*names: str) -> Callable:
-    def check(ctx: _Ctx, node: yaml.Node, key: str) -> tuple[str, ...]:
-        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
-        return tuple(choice(*names)(ctx, item, key) for item in items)
-    return check
-
-
-def drop_actions(ctx: _Ctx, node: yaml.Node, key: str) -> tuple[str, ...]:
+def drop_actions(ctx: LoadContext, node: yaml.Node, key: str) -> tuple[str, ...]:
     """syscall_event_drops.actions: as Falco, ``ignore`` excludes ``log`` and ``alert``."""
     actions = choices("ignore", "log", "alert", "exit")(ctx, node, key)
     if "ignore" in actions and ({"log", "alert"} & set(actions)):
         raise ctx.fail(node, f"'{key}': the actions log and alert make no sense with ignore")
     return actions or ("ignore",)
-
-
-def duration(ctx: _Ctx, node: yaml.Node, key: str) -> float:
-    """Falco's durations: ``1h``, ``15m``, ``30s``, ``500ms`` (a bare number is ms) → seconds."""
-    value = ctx.scalar(node, key)
-    match = _DURATION.match(str(value)) if not isinstance(value, bool) else None
-    if match is None:
-        raise ctx.fail(node, f"'{key}' must be a duration like 30s, 15m, 1h (got {value!r})")
-    seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
-    if seconds < 0.1:
-        raise ctx.fail(node, f"'{key}' must be at least 100ms (got {value!r})")
-    return seconds
-
-
-def program(ctx: _Ctx, node: yaml.Node, key: str) -> str | tuple[str, ...]:
-    """A program: a string (split into words, no shell) or an argv list."""
-    if isinstance(node, yaml.SequenceNode):
-        return strings(ctx, node, key)
-    return string(ctx, node, key)
 
 
 @attrs.frozen
@@ -180,7 +62,7 @@ class AppendOutput:
                 and set(self.tags) <= set(tags))
 
 
-def append_output(ctx: _Ctx, node: yaml.Node, key: str) -> tuple[AppendOutput, ...]:
+def append_output(ctx: LoadContext, node: yaml.Node, key: str) -> tuple[AppendOutput, ...]:
     """falco.yaml's ``append_output``: a list of {match, extra_output, extra_fields,
     suggested_output} entries."""
     if not isinstance(node, yaml.SequenceNode):
@@ -220,7 +102,7 @@ def append_output(ctx: _Ctx, node: yaml.Node, key: str) -> tuple[AppendOutput, .
     return tuple(out)
 
 
-def _extra_fields(ctx: _Ctx, node: yaml.Node, key: str) -> tuple[tuple[str, str], ...]:
+def _extra_fields(ctx: LoadContext, node: yaml.Node, key: str) -> tuple[tuple[str, str], ...]:
     """``- evt.hostname`` (a field) or ``- name: "%fmt or text"``."""
     if not isinstance(node, yaml.SequenceNode):
         raise ctx.fail(node, f"'{key}' must be a list")
@@ -391,7 +273,7 @@ class Config:
 _ALIASES = {"rules_file": "rules_files"}  # falco's older spelling
 
 
-def _build(cls: type, node: yaml.Node, ctx: _Ctx, path: str) -> Any:
+def _build(cls: type, node: yaml.Node, ctx: LoadContext, path: str) -> Any:
     label = path or "the top level"
     if not isinstance(node, yaml.MappingNode):
         raise ctx.fail(node, f"{label} must be a mapping of keys to values")
@@ -445,7 +327,7 @@ def parse_override(text: str, index: int = 0) -> tuple[list[str], yaml.Node, Pos
     return key.strip().split("."), node, origin
 
 
-def _apply(root: yaml.MappingNode, keys: list[str], value: yaml.Node, ctx: _Ctx,
+def _apply(root: yaml.MappingNode, keys: list[str], value: yaml.Node, ctx: LoadContext,
            origin: Position) -> None:
     node = root
     for i, key in enumerate(keys):
@@ -494,7 +376,7 @@ def _read(path: str) -> yaml.Node | None:
 
 def load_config(path: str | None = None, overrides: Iterable[str] = ()) -> Config:
     """Read ``path`` (None: defaults only), apply ``--set`` overrides, validate everything."""
-    ctx = _Ctx()
+    ctx = LoadContext()
     root = _read(path) if path else None
     if root is None:
         mark = yaml.Mark(path or "<defaults>", 0, 0, 0, None, None)
