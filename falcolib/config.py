@@ -62,46 +62,6 @@ class AppendOutput:
                 and set(self.tags) <= set(tags))
 
 
-def append_output(ctx: LoadContext, node: yaml.Node, key: str) -> tuple[AppendOutput, ...]:
-    """falco.yaml's ``append_output``: a list of {match, extra_output, extra_fields,
-    suggested_output} entries."""
-    if not isinstance(node, yaml.SequenceNode):
-        raise ctx.fail(node, f"'{key}' must be a list of entries")
-    out = []
-    for i, item in enumerate(node.value):
-        where = f"{key}[{i}]"
-        if not isinstance(item, yaml.MappingNode):
-            raise ctx.fail(item, f"'{where}' must be a mapping")
-        kw: dict[str, Any] = {}
-        for k_node, v_node in item.value:
-            k = ctx.scalar(k_node, where)
-            if k == "match":
-                if not isinstance(v_node, yaml.MappingNode):
-                    raise ctx.fail(v_node, f"'{where}.match' must be a mapping")
-                for mk, mv in v_node.value:
-                    m = ctx.scalar(mk, f"{where}.match")
-                    if m == "source":
-                        kw["source"] = string(ctx, mv, f"{where}.match.source")
-                    elif m == "rule":
-                        kw["rule"] = string(ctx, mv, f"{where}.match.rule")
-                    elif m == "tags":
-                        kw["tags"] = strings(ctx, mv, f"{where}.match.tags")
-                    else:
-                        raise ctx.fail(mk, f"unknown key '{where}.match.{m}' "
-                                           "(expected source, rule, tags)")
-            elif k == "extra_output":
-                kw["extra_output"] = string(ctx, v_node, f"{where}.extra_output")
-            elif k == "suggested_output":
-                kw["suggested_output"] = boolean(ctx, v_node, f"{where}.suggested_output")
-            elif k == "extra_fields":
-                kw["extra_fields"] = _extra_fields(ctx, v_node, f"{where}.extra_fields")
-            else:
-                raise ctx.fail(k_node, f"unknown key '{where}.{k}' (expected match, extra_output, "
-                                       "extra_fields, suggested_output)")
-        out.append(AppendOutput(**kw))
-    return tuple(out)
-
-
 def _extra_fields(ctx: LoadContext, node: yaml.Node, key: str) -> tuple[tuple[str, str], ...]:
     """``- evt.hostname`` (a field) or ``- name: "%fmt or text"``."""
     if not isinstance(node, yaml.SequenceNode):
@@ -114,6 +74,42 @@ def _extra_fields(ctx: LoadContext, node: yaml.Node, key: str) -> tuple[tuple[st
         else:
             name = string(ctx, item, key)
             out.append((name, "%" + name))
+    return tuple(out)
+
+
+# an append_output entry's keys and their checkers; ``match`` is a mapping whose keys
+# (checked the same way) are AppendOutput's fields too. The order is the messages'.
+_MATCH_KEYS: dict[str, Any] = {"source": string, "rule": string, "tags": strings}
+_ENTRY_KEYS: dict[str, Any] = {"match": _MATCH_KEYS, "extra_output": string,
+                               "extra_fields": _extra_fields, "suggested_output": boolean}
+
+
+def _entry_keys(ctx: LoadContext, node: yaml.Node, where: str, checks: dict[str, Any],
+                kw: dict[str, Any]) -> None:
+    """Check each key of the mapping ``node`` (called ``where``) by ``checks`` into ``kw``."""
+    if not isinstance(node, yaml.MappingNode):
+        raise ctx.fail(node, f"'{where}' must be a mapping")
+    for k_node, v_node in node.value:
+        k = ctx.scalar(k_node, where)
+        check = checks.get(k) if isinstance(k, str) else None
+        if check is None:
+            raise ctx.fail(k_node, f"unknown key '{where}.{k}' (expected {', '.join(checks)})")
+        if isinstance(check, dict):
+            _entry_keys(ctx, v_node, f"{where}.{k}", check, kw)
+        else:
+            kw[k] = check(ctx, v_node, f"{where}.{k}")
+
+
+def append_output(ctx: LoadContext, node: yaml.Node, key: str) -> tuple[AppendOutput, ...]:
+    """falco.yaml's ``append_output``: a list of {match, extra_output, extra_fields,
+    suggested_output} entries."""
+    if not isinstance(node, yaml.SequenceNode):
+        raise ctx.fail(node, f"'{key}' must be a list of entries")
+    out = []
+    for i, item in enumerate(node.value):
+        kw: dict[str, Any] = {}
+        _entry_keys(ctx, item, f"{key}[{i}]", _ENTRY_KEYS, kw)
+        out.append(AppendOutput(**kw))
     return tuple(out)
 
 
