@@ -178,6 +178,84 @@ class TestErrors:
         assert isinstance(info.value, ValueError) and isinstance(info.value, FalcolibError)
 
 
+class TestAppendOutput:
+    """append_output: entries of match, extra_output, extra_fields, suggested_output."""
+
+    def test_default(self):
+        """No append_output: one entry adding the suggested fields to every rule."""
+        (entry,) = load_config().append_output
+        assert entry.suggested_output and not (entry.source or entry.rule or entry.tags)
+        assert entry.matches("any rule", "syscall", ())
+
+    def test_entries(self, tmp_path):
+        """Every key read with its type; fields given bare get a %field format."""
+        config = load_config(write(tmp_path, """
+            append_output:
+              - match: {source: syscall, rule: Write below etc, tags: [fs, host]}
+                extra_output: "pid=%proc.pid"
+                extra_fields: [evt.hostname, {user: "%user.name"}]
+                suggested_output: true
+              - match: {tags: k8s}
+                extra_output: second
+        """))
+        first, second = config.append_output
+        assert (first.source, first.rule, first.tags) == ("syscall", "Write below etc", ("fs", "host"))
+        assert first.extra_output == "pid=%proc.pid" and first.suggested_output
+        assert first.extra_fields == (("evt.hostname", "%evt.hostname"), ("user", "%user.name"))
+        assert first.matches("Write below etc", "syscall", ("host", "fs", "x"))
+        assert not first.matches("Write below etc", "syscall", ("fs",))
+        assert second.tags == ("k8s",) and second.extra_output == "second"
+        assert not second.suggested_output and second.matches("r", "k8s_audit", ("k8s",))
+
+    def test_match_given_twice(self, tmp_path):
+        """Two match mappings in one entry add up (a later key wins)."""
+        config = load_config(write(tmp_path, """
+            append_output:
+              - {match: {source: s, tags: [a]}, match: {rule: r, tags: [b]}}
+        """))
+        (entry,) = config.append_output
+        assert (entry.source, entry.rule, entry.tags) == ("s", "r", ("b",))
+
+    @pytest.mark.parametrize("text,line,column,message", [
+        ("append_output: {a: 1}\n", 1, 16, "'append_output' must be a list of entries"),
+        ("append_output: [5]\n", 1, 17, "'append_output[0]' must be a mapping"),
+        ("append_output:\n  - {}\n  - nope: 1\n", 3, 5,
+         "unknown key 'append_output[1].nope' (expected match, extra_output, extra_fields, "
+         "suggested_output)"),
+        ("append_output:\n  - match: [a]\n", 2, 12, "'append_output[0].match' must be a mapping"),
+        ("append_output:\n  - match: {bogus: 1}\n", 2, 13,
+         "unknown key 'append_output[0].match.bogus' (expected source, rule, tags)"),
+        ("append_output:\n  - match: {extra_output: x}\n", 2, 13,
+         "unknown key 'append_output[0].match.extra_output' (expected source, rule, tags)"),
+        ("append_output:\n  - match: {source: 3}\n", 2, 21,
+         "'append_output[0].match.source' must be a string (got 3 that is a int)"),
+        ("append_output:\n  - match: {tags: {a: b}}\n", 2, 19,
+         "'append_output[0].match.tags' must be a list of strings"),
+        ("append_output:\n  - {[k]: 1}\n", 2, 6, "'append_output[0]' must be a single value"),
+        ("append_output:\n  - {1: x}\n", 2, 6, "unknown key 'append_output[0].1'"),
+        ("append_output:\n  - suggested_output: 1\n", 2, 23,
+         "'append_output[0].suggested_output' must be true or false"),
+        ("append_output:\n  - extra_fields: x\n", 2, 19,
+         "'append_output[0].extra_fields' must be a list"),
+        ("append_output:\n  - extra_output: [x]\n", 2, 19,
+         "'append_output[0].extra_output' must be a single value (got a list)"),
+    ])
+    def test_errors(self, tmp_path, text, line, column, message):
+        """Each wrong entry names its dotted key and points at itself."""
+        exc = error(tmp_path, text)
+        assert (exc.position.line, exc.position.column) == (line, column), str(exc)
+        assert message in str(exc)
+
+    def test_set_override(self):
+        """--set append_output=[...] is checked the same way, column inside the argument."""
+        config = load_config(None, ["append_output=[{match: {rule: R}, extra_output: x}]"])
+        (entry,) = config.append_output
+        assert entry.rule == "R" and entry.extra_output == "x"
+        with pytest.raises(ConfigError) as info:
+            load_config(None, ["append_output=[{match: {x: 1}}]"])
+        assert info.value.position.column == 25 and "append_output[0].match.x" in str(info.value)
+
+
 class TestOverrides:
     """--set key=value, dotted keys, YAML values."""
 
