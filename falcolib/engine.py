@@ -361,6 +361,13 @@ class Engine:
                      output_fields=fields, tags=tuple(r.tags),
                      source=self.source, hostname=self.hostname)
 
+    def _raise(self, rule, view: EventView, emit) -> None:
+        emit(self.alert_for(rule, view))
+        stats = self.stats
+        stats.alerts += 1
+        name = rule.rule.name
+        stats.per_rule[name] = stats.per_rule.get(name, 0) + 1
+
     def process(self, view: EventView) -> list[Alert]:
         """Alerts for one event (already applied to the state)."""
         hits = self.ruleset.match(view, first=self.first)
@@ -387,8 +394,8 @@ class Engine:
                           enterless=getattr(backend, "exits_carry_params", False),
                           live=getattr(backend, "live", False))
         process = state.process
-        index = self.ruleset.matcher_for
-        by_type: list = [None] * 65536   # evt type -> its rules (matcher_for, looked up once)
+        index = self.ruleset.sequence_for
+        by_type: list = [None] * 65536   # evt type -> (sequence, rules), looked up once
         first = self.first
         stats = self.stats
         n = 0
@@ -398,7 +405,7 @@ class Engine:
                 if poll is not None:
                     stats.events = n
                     if poll(last_ts):
-                        index, first = self.ruleset.matcher_for, self.first
+                        index, first = self.ruleset.sequence_for, self.first
                         by_type = [None] * 65536
                 if self._stop:
                     break
@@ -406,22 +413,28 @@ class Engine:
             n += 1
             last_ts = raw.ts
             view = process(Event(raw))
-            rules = by_type[raw.type]
-            if rules is None:
-                rules = by_type[raw.type] = index(raw.type)
-            if rules:
+            hit = by_type[raw.type]
+            if hit is None:
+                hit = by_type[raw.type] = index(raw.type, first)
+            sequence, rules = hit
+            if sequence is not None:
+                if first:
+                    k = sequence(view)
+                    if k >= 0:
+                        self._raise(rules[k], view, emit)
+                else:
+                    for k in sequence(view):
+                        self._raise(rules[k], view, emit)
+            elif rules:
                 for rule in rules:
                     if rule.matcher(view):
-                        emit(self.alert_for(rule, view))
-                        stats.alerts += 1
-                        name = rule.rule.name
-                        stats.per_rule[name] = stats.per_rule.get(name, 0) + 1
+                        self._raise(rule, view, emit)
                         if first:
                             break
             if poll is not None and not n % poll_every:
                 stats.events = n
                 if poll(last_ts):
-                    index, first = self.ruleset.matcher_for, self.first
+                    index, first = self.ruleset.sequence_for, self.first
                     by_type = [None] * 65536
             if self._stop:
                 break

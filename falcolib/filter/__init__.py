@@ -11,6 +11,9 @@ from falcolib.errors import FilterSyntaxError
 from falcolib.filter import ast, quoting
 from falcolib.filter.operators import Operator, Transformer
 from falcolib.filter.position import position_at
+# the submodule first: its first import binds ``falcolib.filter.evttypes``, which the
+# function of that name below must then replace for good (whoever imports it later)
+from falcolib.filter import evttypes as _evttypes_module  # noqa: F401
 
 
 def parse(text: str, *, file: str = "", line: int = 1, column: int = 1) -> ast.Node:

@@ -452,6 +452,7 @@ def compile_condition(node, *, lookup=None, shared: dict | None = None) -> Match
     the other (a rule set): each field is then extracted once per event for all of
     them (``per_event``). Not for a filter evaluated before the state parsed the event.
     """
+    custom_lookup = lookup
     if lookup is None:
         from falcolib.fields import lookup
     gen = _Codegen(lookup, shared)
@@ -475,4 +476,6 @@ def compile_condition(node, *, lookup=None, shared: dict | None = None) -> Match
     matcher.fields = frozenset(gen.fields)
     matcher.evttypes = condition_evttypes(node)
     matcher.type_errors = type_errors
+    matcher.lookup = custom_lookup   # None: the catalogue's (compile_sequence may join it)
     return matcher
+

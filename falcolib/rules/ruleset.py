@@ -69,7 +69,7 @@ class Ruleset:
 
     __slots__ = ("compiled", "lists", "macros", "items", "result", "selection", "active",
                  "required_engine_version", "required_plugin_versions", "enter_events",
-                 "_by_type", "_any", "_skip")
+                 "_by_type", "_any", "_skip", "_sequences")
 
     def __init__(self, compiled: Iterable[CompiledRule], *, items: Iterable = (),
                  lists: Iterable[List] = (), macros: Iterable[Macro] = (),
@@ -88,6 +88,7 @@ class Ruleset:
             c for c in self.compiled if self.selection.selects(c.rule))
         self._any = tuple(c for c in self.active if c.evttypes is None)
         self._by_type: dict[int, tuple[CompiledRule, ...]] = {}
+        self._sequences: dict[tuple[int, bool], tuple] = {}
         self.enter_events = enter_events
         self._skip = frozenset() if enter_events else enter_halves()
 
@@ -141,11 +142,29 @@ class Ruleset:
             self._by_type[evt_type] = hit
         return hit
 
+    def sequence_for(self, evt_type: int, first: bool = True) -> tuple:
+        """``(sequence, rules)`` for events of this type: ``rules`` as ``matcher_for``
+        gives them and ``sequence(view)``, all their conditions in one generated function
+        (``filter.sequence.compile_sequence``): the index of the first matching rule
+        (-1: none) when ``first``, else the list of the matching ones' indexes. Made on
+        the type's first event (one per type and mode, at most two per event type).
+        ``sequence`` is None when some rule's matcher is not a plain compiled condition:
+        call each rule's matcher then."""
+        key = (evt_type, first)
+        hit = self._sequences.get(key)
+        if hit is None:
+            rules = self.matcher_for(evt_type)
+            hit = self._sequences[key] = (_sequence(rules, first, evt_type), rules)
+        return hit
+
     def match(self, view, first: bool = True) -> list[CompiledRule]:
         """The rules matching this event: the first one only, or all with ``first=False``."""
-        rules = self._by_type.get(view.evt.type)
-        if rules is None:
-            rules = self.matcher_for(view.evt.type)
+        sequence, rules = self.sequence_for(view.evt.type, first)
+        if sequence is not None:
+            if first:
+                k = sequence(view)
+                return [rules[k]] if k >= 0 else []
+            return [rules[k] for k in sequence(view)]
         out = []
         for c in rules:
             if c.matcher(view):
@@ -153,3 +172,25 @@ class Ruleset:
                 if first:
                     break
         return out
+
+
+def _sequence(rules: tuple[CompiledRule, ...], first: bool, evt_type: int):
+    """The rules' conditions as one function, or None (no rule, or a matcher that is
+    not ``filter.compile``'s with the default field lookup)."""
+    if not rules:
+        return None
+    nodes, counters = [], []
+    for c in rules:
+        m = c.matcher
+        node = getattr(m, "condition", None)
+        if node is None or getattr(m, "lookup", True) is not None \
+                or not hasattr(m, "type_errors"):
+            return None
+        nodes.append(node)
+        counters.append(m.type_errors)
+    from falcolib.errors import FalcolibError
+    from falcolib.filter.sequence import compile_sequence
+    try:
+        return compile_sequence(nodes, counters, first=first, evt_type=evt_type)
+    except (FalcolibError, SyntaxError, RecursionError):
+        return None   # each matcher compiled alone: they still run one by one
