@@ -73,6 +73,11 @@ _EC_SYSCALL, _EC_TRACEPOINT, _EC_IO_READ, _EC_IO_WRITE = 1 << 9, 1 << 10, 32, 33
 _EF_MODIFIES_STATE = 1 << 5
 
 
+# events of one type its rules run on one by one before they are made one function
+# (``Ruleset.sequence_for``): making it costs about as much as ~1,000 events save
+SEQUENCE_AFTER = 1000
+
+
 def high_volume_types() -> frozenset[int]:
     """The event types of the I/O syscalls Falco leaves off unless asked (``-A``,
     ``base_syscalls.all``): those of category read or write whose events do not
@@ -394,8 +399,8 @@ class Engine:
                           enterless=getattr(backend, "exits_carry_params", False),
                           live=getattr(backend, "live", False))
         process = state.process
-        index = self.ruleset.sequence_for
-        by_type: list = [None] * 65536   # evt type -> (sequence, rules), looked up once
+        index = self.ruleset.matcher_for
+        by_type: list = [None] * 65536   # evt type -> [sequence, rules, countdown]
         first = self.first
         stats = self.stats
         n = 0
@@ -405,7 +410,7 @@ class Engine:
                 if poll is not None:
                     stats.events = n
                     if poll(last_ts):
-                        index, first = self.ruleset.sequence_for, self.first
+                        index, first = self.ruleset.matcher_for, self.first
                         by_type = [None] * 65536
                 if self._stop:
                     break
@@ -415,26 +420,29 @@ class Engine:
             view = process(Event(raw))
             hit = by_type[raw.type]
             if hit is None:
-                hit = by_type[raw.type] = index(raw.type, first)
-            sequence, rules = hit
+                hit = by_type[raw.type] = [None, index(raw.type), SEQUENCE_AFTER]
+            sequence = hit[0]
             if sequence is not None:
                 if first:
                     k = sequence(view)
                     if k >= 0:
-                        self._raise(rules[k], view, emit)
+                        self._raise(hit[1][k], view, emit)
                 else:
                     for k in sequence(view):
-                        self._raise(rules[k], view, emit)
-            elif rules:
-                for rule in rules:
+                        self._raise(hit[1][k], view, emit)
+            elif hit[1]:
+                for rule in hit[1]:
                     if rule.matcher(view):
                         self._raise(rule, view, emit)
                         if first:
                             break
+                hit[2] -= 1
+                if not hit[2]:   # a frequent type: its rules as one function from now on
+                    hit[0] = self.ruleset.sequence_for(raw.type, first)[0]
             if poll is not None and not n % poll_every:
                 stats.events = n
                 if poll(last_ts):
-                    index, first = self.ruleset.sequence_for, self.first
+                    index, first = self.ruleset.matcher_for, self.first
                     by_type = [None] * 65536
             if self._stop:
                 break

@@ -152,3 +152,24 @@ class TestTypeErrors:
         every = compile_sequence(nodes, counters, first=False, lookup=lookup)
         assert every({"t.str": 2, "t.int": 5}) == [2]
         assert counters == [[2], [0], [0]]
+
+
+class TestEngineSwitch:
+    """Engine.run runs a type's rules one by one, then (from SEQUENCE_AFTER events of the
+    type on) as one function: the alerts are the same whenever the switch happens."""
+
+    @pytest.mark.parametrize("rule_matching", ["first", "all"])
+    def test_same_alerts_with_or_without_switch(self, rulesets, monkeypatch, rule_matching):
+        from falcolib import engine as E
+        runs = {}
+        for after in (1, 7, 10 ** 9):
+            monkeypatch.setattr(E, "SEQUENCE_AFTER", after)
+            alerts = []
+            for capture in CAPTURES:
+                for name in ("busy", "official"):
+                    eng = E.Engine(rulesets[name], rule_matching=rule_matching)
+                    with open_backend("scap", path=str(capture), types=None) as backend:
+                        eng.run(backend, alerts.append)
+            runs[after] = [(a.rule, a.time, a.output) for a in alerts]
+        assert len(runs[1]) > 1000
+        assert runs[1] == runs[7] == runs[10 ** 9]
