@@ -69,7 +69,7 @@ class Ruleset:
 
     __slots__ = ("compiled", "lists", "macros", "items", "result", "selection", "active",
                  "required_engine_version", "required_plugin_versions", "enter_events",
-                 "_by_type", "_any", "_skip", "_sequences")
+                 "_by_type", "_any", "_skip", "_sequences", "_matching")
 
     def __init__(self, compiled: Iterable[CompiledRule], *, items: Iterable = (),
                  lists: Iterable[List] = (), macros: Iterable[Macro] = (),
@@ -89,6 +89,7 @@ class Ruleset:
         self._any = tuple(c for c in self.active if c.evttypes is None)
         self._by_type: dict[int, tuple[CompiledRule, ...]] = {}
         self._sequences: dict[tuple[int, bool], tuple] = {}
+        self._matching: dict[tuple[int, bool], list] = {}   # match(): [sequence, rules, countdown]
         self.enter_events = enter_events
         self._skip = frozenset() if enter_events else enter_halves()
 
@@ -158,8 +159,15 @@ class Ruleset:
         return hit
 
     def match(self, view, first: bool = True) -> list[CompiledRule]:
-        """The rules matching this event: the first one only, or all with ``first=False``."""
-        sequence, rules = self.sequence_for(view.evt.type, first)
+        """The rules matching this event: the first one only, or all with ``first=False``.
+        A type's rules run one by one for its first ``engine.SEQUENCE_AFTER`` events, then
+        as one function (``sequence_for``)."""
+        key = (view.evt.type, first)
+        hit = self._matching.get(key)
+        if hit is None:
+            from falcolib.engine import SEQUENCE_AFTER
+            hit = self._matching[key] = [None, self.matcher_for(view.evt.type), SEQUENCE_AFTER]
+        sequence, rules = hit[0], hit[1]
         if sequence is not None:
             if first:
                 k = sequence(view)
@@ -171,6 +179,10 @@ class Ruleset:
                 out.append(c)
                 if first:
                     break
+        if rules:
+            hit[2] -= 1
+            if not hit[2]:
+                hit[0] = self.sequence_for(view.evt.type, first)[0]
         return out
 
 
