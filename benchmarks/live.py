@@ -14,8 +14,9 @@ fork+exec of /bin/true) and reports ns per iteration. It runs:
   default rules, the three official rule files.
 
 For each falcolib run: slowdown per loop, events/s the Python side
-processed, drops (kernel ring, queue), CPU and max RSS of the falcolib
-process, latency from a syscall (event timestamp) to its processing
+processed, drops (kernel ring, queue), CPU and peak RSS (VmHWM) of the
+falcolib process (and of the short-lived child that compiled its probe),
+its start-up time, latency from a syscall (event timestamp) to its processing
 (p50/p99, during the loops: the backlog), and, once the consumer has caught
 up, from a rule-triggering syscall (``cat /etc/shadow``, 20 times, 100 ms
 apart) to its alert. One run; the machine is shared, so ratios are noisy.
@@ -97,7 +98,7 @@ int main(int argc, char **argv) {
 
 # the falcolib process: engine over the live backend until SIGINT, then a JSON summary
 CONSUMER = r"""
-import json, os, resource, signal, sys, time
+import json, os, signal, sys, time
 from falcolib.engine import Engine, wanted_types
 from falcolib.decode.event import Event
 from falcolib.state import State
@@ -127,7 +128,9 @@ def on_usr1(*_):
 signal.signal(signal.SIGINT, on_sig)
 signal.signal(signal.SIGUSR1, on_usr1)
 b = EbpfBackend(types)
+t_start = time.monotonic()
 with b:
+    start_s = time.monotonic() - t_start
     state = State(b.snapshot(), enterless=True)   # as falcolib run: exits carry the fds
     engine = Engine(ruleset) if ruleset is not None else None
     hooks = len(b.hooked)
@@ -165,7 +168,12 @@ def pct(v, q):
     v = sorted(v)
     return round(v[min(len(v) - 1, int(q * len(v)))] / 1e6, 2) if v else None
 print(json.dumps({"events": n, "wall": wall, "cpu": (c1.user - c0.user) + (c1.system - c0.system),
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  # VmHWM: this process's own peak; ru_maxrss also counts the RSS of the
+                  # parent that vforked it (this script), which is not falcolib's
+                  "rss_mb": next(int(l.split()[1]) for l in open("/proc/self/status")
+                                 if l.startswith("VmHWM:")) / 1024,
+                  "loader_rss_mb": st.extra["loader_max_rss_kb"] / 1024,
+                  "loader_s": st.extra["loader_seconds"], "start_s": start_s,
                   "dropped_kernel": st.dropped_kernel, "dropped_queue": st.dropped_queue,
                   "filtered_kernel": st.filtered_kernel, "extra": st.extra, "alerts": alerts,
                   "lat_p50_ms": pct(lat, .5), "lat_p99_ms": pct(lat, .99),
@@ -186,13 +194,20 @@ def run_loops(exe: Path, scale: float) -> dict[str, float]:
     return {k: float(v) for k, v in (line.split() for line in out.splitlines())}
 
 
-def empty_program(tracepoints: list[str]):
-    from falcolib_ebpf.bccimport import import_bcc
-    bcc = import_bcc()
-    b = bcc.BPF(text=b"int empty(void *ctx) { return 0; }")
-    for tp in tracepoints:
-        b.attach_tracepoint(tp=tp.encode(), fn_name=b"empty")
-    return b
+class empty_program:
+    """A program that returns at once, attached to ``tracepoints`` (loaded in a child, as
+    the backend does: this script stays free of bcc, whose RSS its children would inherit
+    in their ru_maxrss)."""
+
+    def __init__(self, tracepoints: list[str]):
+        from falcolib_ebpf import bpfsys
+        from falcolib_ebpf.loader import load_probe
+        self._loaded = load_probe("int empty(void *ctx) { return 0; }", [], ["empty"])
+        self._perf = [bpfsys.attach_tracepoint(self._loaded.programs["empty"], tp) for tp in tracepoints]
+
+    def cleanup(self) -> None:
+        for fd in self._perf + self._loaded.fds():
+            os.close(fd)
 
 
 def official_tracepoints() -> list[str]:
@@ -269,7 +284,8 @@ def main() -> None:
         print(f"{label}: {s['events']} events in {s['wall']:.1f}s = {s['events'] / s['wall']:.0f} ev/s "
               f"processed; dropped kernel={s['dropped_kernel']} queue={s['dropped_queue']}; "
               f"filtered in kernel={s['filtered_kernel']}; CPU {100 * s['cpu'] / s['wall']:.0f}%; "
-              f"max RSS {s['rss_mb']:.0f} MB; event latency p50/p99 {s['lat_p50_ms']}/{s['lat_p99_ms']} ms; "
+              f"max RSS {s['rss_mb']:.0f} MB (loader child {s['loader_rss_mb']:.0f} MB, "
+              f"start {s['start_s']:.1f} s); event latency p50/p99 {s['lat_p50_ms']}/{s['lat_p99_ms']} ms; "
               f"alerts {s['alerts']} (latency p50/p99 {s['alert_p50_ms']}/{s['alert_p99_ms']} ms); "
               f"hooks {s['hooks']}")
 

@@ -15,7 +15,6 @@ import ctypes
 import os
 import struct
 import threading
-import time
 from collections import deque
 from typing import Iterable, Iterator
 
@@ -118,6 +117,8 @@ class EbpfBackend:
                 raise BackendUnavailable(str(exc), hint=INSTALL_HINT) from None
             raise BackendUnavailable(f"cannot compile or load the eBPF probe: {exc}",
                                      hint=f"kernel headers and eBPF support are needed; {SETUP_HINT}") from None
+        except OSError as exc:  # the loader process could not be started
+            raise BackendUnavailable(f"cannot start the eBPF loader process: {exc}") from None
         from falcolib_ebpf.ring import MmapRing
         import mmap
         self._ring = MmapRing(self._prog.map_fd(P.EVENTS_MAP), self._opts.ring_pages * mmap.PAGESIZE)

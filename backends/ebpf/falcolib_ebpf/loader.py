@@ -16,7 +16,9 @@ Messages are JSON over an AF_UNIX SOCK_SEQPACKET pair:
 * child -> parent: ``{"error": "...", "kind": "bcc|compile|load"}``, or
   ``{"programs": [...], "maps": {name: {type, key_size, value_size,
   max_entries}}}``, then ``{"fds": n}`` messages carrying the descriptors
-  of the programs and then of the maps, in that order, then ``{"done": true}``.
+  of the programs and then of the maps, in that order, then ``{"done": true,
+  "peak_rss_kb": K}`` (the child's VmHWM: wait4's ru_maxrss would also count
+  the parent's RSS, which a vforked child inherits in it).
 """
 from __future__ import annotations
 
@@ -60,7 +62,7 @@ class LoadedProbe:
     programs: dict[str, int]
     maps: dict[str, MapInfo]
     child_seconds: float       # spawn to the child's last message
-    child_maxrss_kb: int       # the child's peak RSS (0 when unknown)
+    child_maxrss_kb: int       # the child's peak RSS
 
     def fds(self) -> list[int]:
         return list(self.programs.values()) + [m.fd for m in self.maps.values()]
@@ -90,7 +92,9 @@ def load_probe(source: str, cflags: list[str], functions: list[str],
             proc.wait()
             raise
         seconds = time.monotonic() - started
-        maxrss = _reap(proc, 10.0)
+        maxrss = meta["peak_rss_kb"] or _reap(proc, 10.0)  # wait4's figure as a fallback only
+        if proc.returncode is None:
+            _reap(proc, 10.0)
     except BaseException:
         for fd in fds:
             os.close(fd)
@@ -106,10 +110,13 @@ def load_probe(source: str, cflags: list[str], functions: list[str],
 
 def _converse(sock, proc, errlog, source, cflags, functions, deadline):
     data = source.encode()
-    _send_json(sock, {"length": len(data), "cflags": list(cflags), "functions": list(functions)})
+    sock.settimeout(max(deadline - time.monotonic(), 0.001))
     try:
+        _send_json(sock, {"length": len(data), "cflags": list(cflags), "functions": list(functions)})
         for pos in range(0, len(data), CHUNK):
             sock.sendall(data[pos:pos + CHUNK])
+    except socket.timeout:
+        raise LoadFailed("timeout", "the eBPF loader did not take the probe's source in time") from None
     except OSError:
         pass  # the child died first: its exit is reported below
     meta = None
@@ -123,10 +130,12 @@ def _converse(sock, proc, errlog, source, cflags, functions, deadline):
             if "programs" in msg:
                 meta = msg
             elif msg.get("done"):
+                peak = msg.get("peak_rss_kb", 0)
                 break
         if meta is None or len(fds) != len(meta["programs"]) + len(meta["maps"]):
             raise LoadFailed("crash", f"the eBPF loader sent {len(fds)} descriptors, not the "
                                       "expected programs and maps")
+        meta = dict(meta, peak_rss_kb=peak)
     except BaseException:
         for fd in fds:
             os.close(fd)
@@ -159,7 +168,12 @@ def _recv(sock, proc, errlog, deadline) -> tuple[dict, list[int]]:
         for fd in fds:
             os.close(fd)
         raise LoadFailed("crash", "the eBPF loader's answer was truncated")
-    return json.loads(data), list(fds)
+    try:
+        return json.loads(data), list(fds)
+    except ValueError:
+        for fd in fds:
+            os.close(fd)
+        raise LoadFailed("crash", "the eBPF loader's answer is not JSON") from None
 
 
 def _with_diagnostic(message: str, errlog) -> str:
@@ -235,7 +249,15 @@ def _child(sock) -> None:
     for pos in range(0, len(every), FDS_PER_MESSAGE):
         batch = every[pos:pos + FDS_PER_MESSAGE]
         _send_json(sock, {"fds": len(batch)}, batch)
-    _send_json(sock, {"done": True})
+    _send_json(sock, {"done": True, "peak_rss_kb": _peak_rss_kb()})
+
+
+def _peak_rss_kb() -> int:
+    try:
+        with open("/proc/self/status") as fh:
+            return next((int(line.split()[1]) for line in fh if line.startswith("VmHWM:")), 0)
+    except OSError:
+        return 0
 
 
 def _maps(bcc, bpf) -> tuple[dict, list[int]]:
