@@ -263,7 +263,8 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         """Every setting as plain data (sections as dicts), without ``ignored``/``source``."""
-        return attrs.asdict(self, filter=lambda a, _v: a.name not in ("ignored", "source"))
+        top = {f for f in attrs.fields(Config) if f.name in ("ignored", "source")}
+        return attrs.asdict(self, filter=lambda a, _v: a not in top)
 
 
 _ALIASES = {"rules_file": "rules_files"}  # falco's older spelling

@@ -48,7 +48,17 @@ class TestDefaults:
         """to_dict gives plain nested data."""
         data = load_config().to_dict()
         assert data["http_output"]["user_agent"] == "falcosecurity/falco"
-        assert "ignored" not in data
+        assert "ignored" not in data and "source" not in data
+
+    def test_to_dict_keeps_append_output_source(self, tmp_path):
+        """Only the config's own bookkeeping is left out: an append_output entry's
+        source stays."""
+        data = load_config(write(tmp_path, """
+            append_output:
+              - match: {source: syscall}
+                extra_output: "x"
+            """)).to_dict()
+        assert data["append_output"][0]["source"] == "syscall"
 
 
 class TestValues:
