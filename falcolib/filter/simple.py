@@ -149,16 +149,20 @@ class _Reader:
         if m is not None:
             if depth > _MAX_DEPTH:
                 raise _GiveUp
-            inner = self.field(self.skip(m.end()), depth + 1)
-            if inner is None:
-                raise _GiveUp
-            ref, i = inner
-            i = self.skip(i)
-            if i >= self.n or text[i] != ")":
-                raise _GiveUp
+            ref, i = self.closed(self.field(self.skip(m.end()), depth + 1))
             tr = Transformer(m.group(1))
-            return ast.FieldRef(ref.name, ref.arg, ref.transformers + (tr,), ref.position), i + 1
+            return ast.FieldRef(ref.name, ref.arg, ref.transformers + (tr,), ref.position), i
         return self.plain_field(i)
+
+    def closed(self, inner: tuple[ast.FieldRef, int] | None) -> tuple[ast.FieldRef, int]:
+        """The field read inside ``name(`` and the offset after its ``)``."""
+        if inner is None:
+            raise _GiveUp
+        ref, i = inner
+        i = self.skip(i)
+        if i >= self.n or self.text[i] != ")":
+            raise _GiveUp
+        return ref, i + 1
 
     def plain_field(self, i: int) -> tuple[ast.FieldRef, int] | None:
         """``name`` or ``name[arg]`` at blank-free ``i`` (the ``[`` right after the name)."""
@@ -227,14 +231,8 @@ class _Reader:
         """``val(field)`` or a transformed field as a value, at blank-free ``i``."""
         text = self.text
         if text.startswith(_VAL_OPEN, i):
-            inner = self.plain_field(self.skip(i + len(_VAL_OPEN)))
-            if inner is None:
-                raise _GiveUp
-            ref, i = inner
-            i = self.skip(i)
-            if i >= self.n or text[i] != ")":
-                raise _GiveUp
-            return ast.FieldValue(ref), i + 1
+            ref, i = self.closed(self.plain_field(self.skip(i + len(_VAL_OPEN))))
+            return ast.FieldValue(ref), i
         if _TRANSFORMER_OPEN.match(text, i) is not None:
             ref, i = self.field(i, 0)
             return ast.FieldValue(ref), i

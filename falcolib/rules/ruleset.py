@@ -173,17 +173,27 @@ class Ruleset:
                 k = sequence(view)
                 return [rules[k]] if k >= 0 else []
             return [rules[k] for k in sequence(view)]
-        out = []
-        for c in rules:
-            if c.matcher(view):
-                out.append(c)
-                if first:
-                    break
+        out = _each(rules, view, first)
         if rules:
             hit[2] -= 1
             if not hit[2]:
                 hit[0] = self.sequence_for(view.evt.type, first)[0]
         return out
+
+    def match_each(self, view, first: bool = True) -> list[CompiledRule]:
+        """``match`` by each rule's own matcher, one after the other (the reference the
+        one-function form is tested against)."""
+        return _each(self.matcher_for(view.evt.type), view, first)
+
+
+def _each(rules, view, first: bool) -> list[CompiledRule]:
+    out = []
+    for c in rules:
+        if c.matcher(view):
+            out.append(c)
+            if first:
+                break
+    return out
 
 
 def _sequence(rules: tuple[CompiledRule, ...], first: bool, evt_type: int):

@@ -19,16 +19,6 @@ from .conftest import OFFICIAL, SHARED
 CAPTURES = sorted((SHARED / "captures").glob("*.scap*"))
 
 
-def _each_rule(rules, view, first: bool) -> list:
-    out = []
-    for c in rules:
-        if c.matcher(view):
-            out.append(c)
-            if first:
-                break
-    return out
-
-
 # rules that match often on the shared captures, sharing macros, deciding on evt.type and
 # evt.dir in every way, one of them for every event type
 BUSY = """
@@ -95,7 +85,7 @@ class TestSameAsEachRule:
                         if not rules:
                             continue
                         for first in (True, False):
-                            want = _each_rule(rules, view, first)
+                            want = rs.match_each(view, first)
                             assert rs.match(view, first) == want, (capture.name, name, raw.num)
                             sequence, seq_rules = rs.sequence_for(raw.type, first)
                             assert sequence is not None and seq_rules == rules
