@@ -63,7 +63,7 @@ class SequenceCodegen(_Codegen):
             return text
         local = self._locals.get(node)
         if local is None:
-            local = self._locals[node] = f"_s{len(self._locals)}"
+            local = self._locals[node] = f"_b{len(self._locals)}"   # _s: set constants
         return f"({local} if {local} is not _NA else ({local} := {text}))"
 
     def fold(self, node) -> bool | None:

@@ -128,7 +128,7 @@ class TestDecidedByType:
         assert len(rules) > 10
         assert "evt.type" not in repr(sequence.__globals__.keys())
         # Falco's open_write/open_read are shared by several rules: evaluated once
-        assert "_s0 := " in sequence.source
+        assert "_b0 := " in sequence.source
 
 
 class TestTypeErrors:
@@ -165,3 +165,33 @@ class TestEngineSwitch:
             runs[after] = [(a.rule, a.time, a.output) for a in alerts]
         assert len(runs[1]) > 1000
         assert runs[1] == runs[7] == runs[10 ** 9]
+
+
+class TestNames:
+    """The generated function's locals never shadow its globals (constants, sets,
+    extractors): a shared subtree's local once took the name of a set constant, and
+    'Run shell untrusted' stopped matching once a type switched to its one function."""
+
+    def test_shared_subtree_beside_a_set_constant(self):
+        from tests.filter.test_compiler import lookup
+        nodes = [parse("t.str in (a, b) and (t.int > 1 or t.int < -1)"),
+                 parse("t.int = 7 and (t.int > 1 or t.int < -1)")]
+        seq = compile_sequence(nodes, [[0], [0]], lookup=lookup)
+        assert seq({"t.str": "a", "t.int": 5}) == 0
+        assert seq({"t.str": "c", "t.int": 7}) == 1
+        assert seq({"t.str": "c", "t.int": 5}) == -1
+
+    def test_no_local_is_a_global(self, rulesets):
+        import re
+        checked = 0
+        for rs in rulesets.values():
+            for t in sorted(rs.evttypes() or ()):
+                for first in (True, False):
+                    sequence, _ = rs.sequence_for(t, first)
+                    if sequence is None:
+                        continue
+                    header = sequence.source.splitlines()[1]
+                    locals_ = set(re.findall(r"_[a-z]+[0-9]+", header))
+                    assert not locals_ & set(sequence.__globals__), (t, locals_ & set(sequence.__globals__))
+                    checked += 1
+        assert checked > 50
