@@ -90,7 +90,12 @@ class EbpfBackend:
             if self._types is None:
                 flags = P.F_ENTER | P.F_EXIT
             else:
-                flags = names.get(sc.name, 0)
+                # an exit of the syscall's name (any layout) hooks its exit; its enter is
+                # hooked only when the enter the probe writes is wanted: an older enter
+                # layout (openat's PPME_SYSCALL_OPENAT_E, kept by the state for its
+                # paramless exit) is never written, and hooking for it sent every openat
+                # enter to userspace for nothing
+                flags = names.get(sc.name, 0) & P.F_EXIT
                 if sc.enter[0] in self._types:
                     flags |= P.F_ENTER
                 if sc.exit[0] in self._types:

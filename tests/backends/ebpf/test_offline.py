@@ -99,6 +99,25 @@ class TestSyscallTable:
         assert rules <= covered
         # init_module/finit_module have no per-syscall tracepoint on kernels without modules
 
+    def test_live_hooks_for_the_official_rules(self, shared_dir):
+        """A live run with the official rules hooks each syscall's enter only when the
+        enter the probe writes is wanted: no openat enter (the state keeps the older
+        PPME_SYSCALL_OPENAT_E layout's enter for captures, which the probe never writes),
+        and no read/write at all (Falco's high-volume syscalls, no rule names them)."""
+        from falcolib.engine import Engine
+        from falcolib.rules import load_rules
+        from falcolib_ebpf import EbpfBackend
+        from falcolib_ebpf import program as P
+        rules = sorted((shared_dir / "rules").glob("*.yaml"))
+        types = Engine(load_rules(rules)).wanted_types(True, high_volume=False)
+        wanted = EbpfBackend(types)._wanted()
+        assert wanted["openat"] & (P.F_ENTER | P.F_EXIT) == P.F_EXIT
+        assert wanted["execve"] & P.F_ENTER and wanted["connect"] & P.F_ENTER
+        assert not wanted["read"] and not wanted["write"]
+        for sc in S.SYSCALLS:   # every enter hooked is one the consumer gets
+            if wanted[sc.name] & P.F_ENTER:
+                assert sc.enter[0] in types, sc.name
+
     def test_generated_c_has_one_handler_per_syscall(self):
         slots = {sc.name: i for i, sc in enumerate(S.SYSCALLS)}
         src = S.generate_c(slots)
