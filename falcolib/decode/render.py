@@ -419,9 +419,25 @@ def arg_index(evt: Event, key: int | str) -> int | None:
     return i if i is not None and i < evt.nparams else None
 
 
-# (type, key) -> the parameter's index (None: no such parameter), by arg_index's rules
-_ARG_SLOTS: dict[tuple[int, int | str], int | None] = {}
+# (type, key) -> (the parameter's index by arg_index's rules, None: no such parameter;
+# the flag table when it is a plain PT_FLAGS* parameter, rendered here directly)
+_ARG_SLOTS: dict[tuple[int, int | str], tuple] = {}
 _ARG_SLOTS_MAX = 8192
+_PLAIN_FLAGS = frozenset({"PT_FLAGS8", "PT_FLAGS16", "PT_FLAGS32"})
+
+
+def _arg_slot(t: int, key: str) -> tuple:
+    info = SYSDIG_EVENTS[t] if t < len(SYSDIG_EVENTS) else EVENTS[t]
+    i = info.index(key)
+    if i is None:
+        i = EVENTS[t].index(key)
+    table = None
+    if i is not None:
+        params = SYSDIG_EVENTS[t].params if t < len(SYSDIG_EVENTS) else EVENTS[t].params
+        p = params[i] if i < len(params) else None
+        if p is not None and p.type in _PLAIN_FLAGS:
+            table = SYSDIG_TABLES.get(p.info or "") or ()
+    return i, table
 
 
 def render_arg(evt: Event, key: int | str, ctx=None) -> str | None:
@@ -430,19 +446,20 @@ def render_arg(evt: Event, key: int | str, ctx=None) -> str | None:
     if isinstance(key, int):
         i = key if 0 <= key < evt.nparams else None
     else:
-        slot = (evt.type, key)
-        i = _ARG_SLOTS.get(slot, -1)
-        if i == -1:
+        slot = _ARG_SLOTS.get((evt.type, key))
+        if slot is None:
             if len(_ARG_SLOTS) >= _ARG_SLOTS_MAX:
                 _ARG_SLOTS.clear()
-            t = evt.type
-            info = SYSDIG_EVENTS[t] if t < len(SYSDIG_EVENTS) else EVENTS[t]
-            i = info.index(key)
-            if i is None:
-                i = EVENTS[t].index(key)
-            _ARG_SLOTS[slot] = i
+            slot = _ARG_SLOTS[(evt.type, key)] = _arg_slot(evt.type, key)
+        i, table = slot
         if i is not None and i >= evt.nparams:
             i = None
+        elif table is not None:   # _r_flags's answer, without the general path
+            data = evt.param_bytes(i)
+            if data is None:
+                return ""
+            v = int.from_bytes(data[:4], "little")
+            return flags_text(table, v) or str(v)
     if i is None:
         return None
     text, resolved = param_text(evt, i, ctx)
