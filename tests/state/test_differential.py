@@ -91,7 +91,8 @@ class TestAgainstSysdig:
     """Every field in FIELDS prints what sysdig prints, event by event."""
 
     @pytest.fixture(scope="class", autouse=True)
-    def _need_sysdig(self):
+    @classmethod
+    def _need_sysdig(cls):
         if shutil.which("sysdig") is None:
             pytest.skip("sysdig not installed")
 

@@ -101,7 +101,8 @@ class TestOfficialRules:
     """Falco's own rules file alerts identically over kmod."""
 
     @pytest.fixture(scope="class")
-    def official(self):
+    @classmethod
+    def official(cls):
         path = SHARED / "rules" / "falco_rules.yaml"
         if not path.exists():
             pytest.skip("falco_rules.yaml not in ../shared/rules")
