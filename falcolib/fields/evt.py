@@ -11,10 +11,10 @@ from __future__ import annotations
 
 
 from falcolib.decode.flags import errno_name
-from falcolib.decode.render import (
-    RAWARG_PARAMS, cstr, dots, longest_param_name, rawarg_value, render_arg, render_args,
-    render_rawarg,
+from falcolib.decode.args import (
+    RAWARG_PARAMS, longest_param_name, rawarg_value, render_arg, render_rawarg,
 )
+from falcolib.decode.render import cstr, dots, render_args
 from falcolib.decode._data import SYSCALL_CATEGORIES
 from falcolib.decode.table import (
     EVENT_CATEGORIES as EC, EVENT_FLAGS as EF, EVENTS, SYSCALL_NAMES, SYSDIG_EVENT_MAX,

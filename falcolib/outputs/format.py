@@ -159,7 +159,7 @@ def _suffix(fmt: str, field: Field, at: int) -> tuple[str | None, int]:
         return fmt[at + 1:end], end + 1
     rest = fmt[at + 1:]
     if field.name in ("evt.arg", "evt.rawarg"):
-        from falcolib.decode.render import longest_param_name
+        from falcolib.decode.args import longest_param_name
         name = longest_param_name(rest)
         if name is None:
             raise FormatError(f"unknown event argument in %{field.name}.{rest.split()[0] if rest.split() else ''}",

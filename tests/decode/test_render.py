@@ -6,7 +6,8 @@ import struct
 
 from falcolib.decode import Event
 from falcolib.decode.flags import SYSDIG_TABLES, errno_name, flags_text
-from falcolib.decode.render import dots, number, render_arg, render_args, render_rawarg
+from falcolib.decode.args import render_arg, render_rawarg
+from falcolib.decode.render import dots, number, render_args
 
 
 def _q(v):
@@ -105,7 +106,7 @@ class TestRenderArgByName:
     captures, each name and each number answers as arg_index + param_text do."""
 
     def test_remembered_slots_answer_as_arg_index(self, shared_dir):
-        from falcolib.decode import render
+        from falcolib.decode import args, render
         from falcolib.decode.table import EVENTS, SYSDIG_EVENTS
         from falcolib.scap.reader import ScapReader
         checked = 0
@@ -118,10 +119,10 @@ class TestRenderArgByName:
                     if t < len(SYSDIG_EVENTS):
                         names |= {p.name for p in SYSDIG_EVENTS[t].params}
                     for key in sorted(names) + ["nosuchparam", 0, 1, 7, -1]:
-                        i = render.arg_index(evt, key)
+                        i = args.arg_index(evt, key)
                         want = None if i is None else (lambda tr: tr[1] or tr[0])(
                             render.param_text(evt, i, None))
-                        assert render.render_arg(evt, key) == want, (evt.num, key)
-                        assert render.render_arg(evt, key) == want, (evt.num, key)
+                        assert args.render_arg(evt, key) == want, (evt.num, key)
+                        assert args.render_arg(evt, key) == want, (evt.num, key)
                         checked += 1
         assert checked > 1000

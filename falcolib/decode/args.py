@@ -1,0 +1,127 @@
+"""One event argument by name or number: ``%evt.arg.NAME`` / ``%evt.arg[N]`` as sysdig
+prints it (``render_arg``) and ``evt.rawarg.NAME``'s raw value (``rawarg_value``,
+``render_rawarg``), the parameter found by name in sysdig 0.29's table, then the current one.
+The whole-event rendering they build on is ``render.py``.
+"""
+from __future__ import annotations
+
+from falcolib.decode.event import Event
+from falcolib.decode.flags import SYSDIG_TABLES, flags_text
+from falcolib.decode.render import _INT_BITS, _s, cstr, param_text
+from falcolib.decode.table import EVENTS, SYSDIG_EVENTS, ParamInfo
+
+
+def arg_index(evt: Event, key: int | str) -> int | None:
+    if isinstance(key, int):
+        return key if 0 <= key < evt.nparams else None
+    t = evt.type
+    info = SYSDIG_EVENTS[t] if t < len(SYSDIG_EVENTS) else EVENTS[t]
+    i = info.index(key)
+    if i is None:
+        i = EVENTS[t].index(key)
+    return i if i is not None and i < evt.nparams else None
+
+
+# (type, key) -> (the parameter's index by arg_index's rules, None: no such parameter;
+# the flag table when it is a plain PT_FLAGS* parameter, rendered here directly)
+_ARG_SLOTS: dict[tuple[int, int | str], tuple] = {}
+_ARG_SLOTS_MAX = 8192
+_PLAIN_FLAGS = frozenset({"PT_FLAGS8", "PT_FLAGS16", "PT_FLAGS32"})
+
+
+def _arg_slot(t: int, key: str) -> tuple:
+    info = SYSDIG_EVENTS[t] if t < len(SYSDIG_EVENTS) else EVENTS[t]
+    i = info.index(key)
+    if i is None:
+        i = EVENTS[t].index(key)
+    table = None
+    if i is not None:
+        params = SYSDIG_EVENTS[t].params if t < len(SYSDIG_EVENTS) else EVENTS[t].params
+        p = params[i] if i < len(params) else None
+        if p is not None and p.type in _PLAIN_FLAGS:
+            table = SYSDIG_TABLES.get(p.info or "") or ()
+    return i, table
+
+
+def render_arg(evt: Event, key: int | str, ctx=None) -> str | None:
+    """What %evt.arg.NAME / %evt.arg[N] prints: the resolved text when there
+    is one, else the text; None (<NA>) when the event has no such parameter."""
+    if isinstance(key, int):
+        i = key if 0 <= key < evt.nparams else None
+    else:
+        slot = _ARG_SLOTS.get((evt.type, key))
+        if slot is None:
+            if len(_ARG_SLOTS) >= _ARG_SLOTS_MAX:
+                _ARG_SLOTS.clear()
+            slot = _ARG_SLOTS[(evt.type, key)] = _arg_slot(evt.type, key)
+        i, table = slot
+        if i is not None and i >= evt.nparams:
+            i = None
+        elif table is not None:   # _r_flags's answer, without the general path
+            data = evt.param_bytes(i)
+            if data is None:
+                return ""
+            v = int.from_bytes(data[:4], "little")
+            return flags_text(table, v) or str(v)
+    if i is None:
+        return None
+    text, resolved = param_text(evt, i, ctx)
+    return resolved or text
+
+
+# --- evt.rawarg -------------------------------------------------------
+def _first_param_types() -> dict[str, ParamInfo]:
+    first: dict[str, ParamInfo] = {}
+    for info in SYSDIG_EVENTS:
+        for p in info.params:
+            first.setdefault(p.name, p)
+    for info in EVENTS:
+        for p in info.params:
+            first.setdefault(p.name, p)
+    return first
+
+
+RAWARG_PARAMS: dict[str, ParamInfo] = _first_param_types()
+
+
+def longest_param_name(suffix: str) -> str | None:
+    """sysdig's find_longest_matching_evt_param: the longest known parameter
+    name that ``suffix`` starts with."""
+    best = None
+    for name in RAWARG_PARAMS:
+        if suffix.startswith(name) and (best is None or len(name) > len(best)):
+            best = name
+    return best
+
+
+_RAW_SIGNED64 = ("PT_INT64", "PT_PID", "PT_ERRNO")
+_RAW_STR = ("PT_CHARBUF", "PT_FSPATH", "PT_FSRELPATH")
+
+
+def rawarg_value(evt: Event, name: str):
+    """The raw value of parameter ``name``, typed as sysdig types evt.rawarg.NAME
+    (by the first table parameter of that name): int, str or bytes."""
+    i = arg_index(evt, name)
+    if i is None:
+        return None
+    data = evt.param_bytes(i)
+    p = RAWARG_PARAMS.get(name)
+    ptype = p.type if p is not None else "PT_BYTEBUF"
+    if ptype in _RAW_STR:
+        return _s(cstr(data))
+    if ptype == "PT_BYTEBUF":
+        return bytes(data)
+    if ptype in _INT_BITS or ptype in _RAW_SIGNED64 or ptype in ("PT_FD", "PT_UID", "PT_GID") \
+            or ptype.startswith(("PT_FLAGS", "PT_ENUMFLAGS", "PT_MODE")):
+        signed = ptype.startswith("PT_INT") or ptype in _RAW_SIGNED64 or ptype == "PT_FD"
+        return int.from_bytes(data[:8], "little", signed=signed)
+    return evt.value(i)
+
+
+def render_rawarg(evt: Event, name: str) -> str | int | None:
+    """What %evt.rawarg.NAME prints: the decimal number or the C string
+    (a byte buffer up to its first NUL)."""
+    v = rawarg_value(evt, name)
+    if isinstance(v, bytes):
+        return _s(cstr(v))
+    return v
