@@ -45,14 +45,11 @@ class SequenceCodegen(_Codegen):
         return list(self._locals.values())
 
     def expr(self, node) -> str:
-        if not isinstance(node, _BOOL):
-            known = self.fold(node)
-            if known is not None:
-                return "True" if known else "False"
-            return super().expr(node)
         known = self.fold(node)
         if known is not None:
             return "True" if known else "False"
+        if not isinstance(node, _BOOL):
+            return super().expr(node)
         if isinstance(node, ast.Not):
             text = f"(not {self.expr(node.item)})"
         else:
