@@ -144,7 +144,11 @@ with b:
     t0 = time.monotonic(); c0 = os.times()
     n = alerts = 0
     for raw in b:
-        if raw is None:  # idle tick
+        if raw is None:  # idle tick: 100 ms without an event, so nothing is behind
+            if sync:
+                sync = False
+                caught = True
+                print("CAUGHTUP", flush=True)
             if stop:
                 b.stop()
                 stop = False
