@@ -147,8 +147,9 @@ class Ruleset:
         """``(sequence, rules)`` for events of this type: ``rules`` as ``matcher_for``
         gives them and ``sequence(view)``, all their conditions in one generated function
         (``filter.sequence.compile_sequence``): the index of the first matching rule
-        (-1: none) when ``first``, else the list of the matching ones' indexes. Made on
-        the type's first event (one per type and mode, at most two per event type).
+        (-1: none) when ``first``, else the list of the matching ones' indexes. Made when
+        first asked for (one per type and mode; ``match`` and ``Engine.run`` ask after a
+        type's first ``engine.SEQUENCE_AFTER`` events).
         ``sequence`` is None when some rule's matcher is not a plain compiled condition:
         call each rule's matcher then."""
         key = (evt_type, first)
