@@ -24,6 +24,11 @@ if TYPE_CHECKING:   # imported when an alert is made: the events CLI never needs
     from falcolib.outputs.alert import Alert
 
 
+# events of one type its rules run on one by one before they are made one function
+# (``Ruleset.sequence_for``): making it costs about as much as ~1,000 events save
+SEQUENCE_AFTER = 1000
+
+
 def state_types(enterless: bool = False, fields=None, *, sysdig_order: bool = False) -> frozenset[int]:
     """Event types the state engine must see to keep threads and fds right; with
     ``fields`` (canonical field names), only what those fields' answers depend on."""
@@ -71,11 +76,6 @@ def wanted_types(consumer: frozenset[int] | None, *, with_state: bool = True,
 # event categories and flags of the driver's event table (ppm_events_public.h)
 _EC_SYSCALL, _EC_TRACEPOINT, _EC_IO_READ, _EC_IO_WRITE = 1 << 9, 1 << 10, 32, 33
 _EF_MODIFIES_STATE = 1 << 5
-
-
-# events of one type its rules run on one by one before they are made one function
-# (``Ruleset.sequence_for``): making it costs about as much as ~1,000 events save
-SEQUENCE_AFTER = 1000
 
 
 def high_volume_types() -> frozenset[int]:
@@ -367,6 +367,7 @@ class Engine:
                      source=self.source, hostname=self.hostname)
 
     def _raise(self, rule, view: EventView, emit) -> None:
+        """The rule's alert for this event to ``emit``, counted in the stats."""
         emit(self.alert_for(rule, view))
         stats = self.stats
         stats.alerts += 1
@@ -375,15 +376,9 @@ class Engine:
 
     def process(self, view: EventView) -> list[Alert]:
         """Alerts for one event (already applied to the state)."""
-        hits = self.ruleset.match(view, first=self.first)
-        if not hits:
-            return []
-        out = []
-        per = self.stats.per_rule
-        for rule in hits:
-            out.append(self.alert_for(rule, view))
-            per[rule.rule.name] = per.get(rule.rule.name, 0) + 1
-        self.stats.alerts += len(out)
+        out: list[Alert] = []
+        for rule in self.ruleset.match(view, first=self.first):
+            self._raise(rule, view, out.append)
         return out
 
     def run(self, backend, emit: Callable[[Alert], None], *, state: State | None = None,
@@ -399,8 +394,8 @@ class Engine:
                           enterless=getattr(backend, "exits_carry_params", False),
                           live=getattr(backend, "live", False))
         process = state.process
-        index = self.ruleset.matcher_for
-        by_type: list = [None] * 65536   # evt type -> [sequence, rules, countdown]
+        index = self.ruleset.runner
+        by_type: list = [None] * 65536   # evt type -> its runner: [sequence, rules, countdown]
         first = self.first
         stats = self.stats
         n = 0
@@ -410,7 +405,7 @@ class Engine:
                 if poll is not None:
                     stats.events = n
                     if poll(last_ts):
-                        index, first = self.ruleset.matcher_for, self.first
+                        index, first = self.ruleset.runner, self.first
                         by_type = [None] * 65536
                 if self._stop:
                     break
@@ -420,7 +415,7 @@ class Engine:
             view = process(Event(raw))
             hit = by_type[raw.type]
             if hit is None:
-                hit = by_type[raw.type] = [None, index(raw.type), SEQUENCE_AFTER]
+                hit = by_type[raw.type] = index(raw.type, first)
             sequence = hit[0]
             if sequence is not None:
                 if first:
@@ -436,13 +431,11 @@ class Engine:
                         self._raise(rule, view, emit)
                         if first:
                             break
-                hit[2] -= 1
-                if not hit[2]:   # a frequent type: its rules as one function from now on
-                    hit[0] = self.ruleset.sequence_for(raw.type, first)[0]
+                self.ruleset.ran_one_by_one(hit, raw.type, first)
             if poll is not None and not n % poll_every:
                 stats.events = n
                 if poll(last_ts):
-                    index, first = self.ruleset.matcher_for, self.first
+                    index, first = self.ruleset.runner, self.first
                     by_type = [None] * 65536
             if self._stop:
                 break

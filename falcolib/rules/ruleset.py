@@ -89,7 +89,7 @@ class Ruleset:
         self._any = tuple(c for c in self.active if c.evttypes is None)
         self._by_type: dict[int, tuple[CompiledRule, ...]] = {}
         self._sequences: dict[tuple[int, bool], tuple] = {}
-        self._matching: dict[tuple[int, bool], list] = {}   # match(): [sequence, rules, countdown]
+        self._matching: dict[tuple[int, bool], list] = {}   # runner(): [sequence, rules, countdown]
         self.enter_events = enter_events
         self._skip = frozenset() if enter_events else enter_halves()
 
@@ -159,15 +159,29 @@ class Ruleset:
             hit = self._sequences[key] = (_sequence(rules, first, evt_type), rules)
         return hit
 
-    def match(self, view, first: bool = True) -> list[CompiledRule]:
-        """The rules matching this event: the first one only, or all with ``first=False``.
-        A type's rules run one by one for its first ``engine.SEQUENCE_AFTER`` events, then
-        as one function (``sequence_for``)."""
-        key = (view.evt.type, first)
+    def runner(self, evt_type: int, first: bool = True) -> list:
+        """``[sequence, rules, countdown]`` for events of this type (``match`` and
+        ``Engine.run`` share it): the rules run one by one (``sequence`` None) until
+        ``countdown`` events of the type have passed (``ran_one_by_one``), then as one
+        function (``sequence_for``)."""
+        key = (evt_type, first)
         hit = self._matching.get(key)
         if hit is None:
             from falcolib.engine import SEQUENCE_AFTER
-            hit = self._matching[key] = [None, self.matcher_for(view.evt.type), SEQUENCE_AFTER]
+            hit = self._matching[key] = [None, self.matcher_for(evt_type), SEQUENCE_AFTER]
+        return hit
+
+    def ran_one_by_one(self, runner: list, evt_type: int, first: bool) -> None:
+        """Count an event whose rules ran one by one; the last one of the countdown
+        makes them one function."""
+        runner[2] -= 1
+        if not runner[2]:
+            runner[0] = self.sequence_for(evt_type, first)[0]
+
+    def match(self, view, first: bool = True) -> list[CompiledRule]:
+        """The rules matching this event: the first one only, or all with ``first=False``
+        (one by one, then as one function: ``runner``)."""
+        hit = self.runner(view.evt.type, first)
         sequence, rules = hit[0], hit[1]
         if sequence is not None:
             if first:
@@ -176,9 +190,7 @@ class Ruleset:
             return [rules[k] for k in sequence(view)]
         out = _each(rules, view, first)
         if rules:
-            hit[2] -= 1
-            if not hit[2]:
-                hit[0] = self.sequence_for(view.evt.type, first)[0]
+            self.ran_one_by_one(hit, view.evt.type, first)
         return out
 
     def match_each(self, view, first: bool = True) -> list[CompiledRule]:

@@ -159,7 +159,8 @@ class TestEngineSwitch:
             alerts = []
             for capture in CAPTURES:
                 for name in ("busy", "official"):
-                    eng = E.Engine(rulesets[name], rule_matching=rule_matching)
+                    # a fresh Ruleset (same rules): each keeps its types' countdowns
+                    eng = E.Engine(rulesets[name].select(), rule_matching=rule_matching)
                     with open_backend("scap", path=str(capture), types=None) as backend:
                         eng.run(backend, alerts.append)
             runs[after] = [(a.rule, a.time, a.output) for a in alerts]
