@@ -11,14 +11,17 @@ from falcolib.decode.render import _INT_BITS, _s, cstr, param_text
 from falcolib.decode.table import EVENTS, SYSDIG_EVENTS, ParamInfo
 
 
+def _param_index(t: int, key: str) -> int | None:
+    """The index of the parameter called ``key`` in type ``t``: sysdig 0.29's table first."""
+    info = SYSDIG_EVENTS[t] if t < len(SYSDIG_EVENTS) else EVENTS[t]
+    i = info.index(key)
+    return EVENTS[t].index(key) if i is None else i
+
+
 def arg_index(evt: Event, key: int | str) -> int | None:
     if isinstance(key, int):
         return key if 0 <= key < evt.nparams else None
-    t = evt.type
-    info = SYSDIG_EVENTS[t] if t < len(SYSDIG_EVENTS) else EVENTS[t]
-    i = info.index(key)
-    if i is None:
-        i = EVENTS[t].index(key)
+    i = _param_index(evt.type, key)
     return i if i is not None and i < evt.nparams else None
 
 
@@ -30,10 +33,7 @@ _PLAIN_FLAGS = frozenset({"PT_FLAGS8", "PT_FLAGS16", "PT_FLAGS32"})
 
 
 def _arg_slot(t: int, key: str) -> tuple:
-    info = SYSDIG_EVENTS[t] if t < len(SYSDIG_EVENTS) else EVENTS[t]
-    i = info.index(key)
-    if i is None:
-        i = EVENTS[t].index(key)
+    i = _param_index(t, key)
     table = None
     if i is not None:
         params = SYSDIG_EVENTS[t].params if t < len(SYSDIG_EVENTS) else EVENTS[t].params
@@ -47,7 +47,7 @@ def render_arg(evt: Event, key: int | str, ctx=None) -> str | None:
     """What %evt.arg.NAME / %evt.arg[N] prints: the resolved text when there
     is one, else the text; None (<NA>) when the event has no such parameter."""
     if isinstance(key, int):
-        i = key if 0 <= key < evt.nparams else None
+        i = arg_index(evt, key)
     else:
         slot = _ARG_SLOTS.get((evt.type, key))
         if slot is None:
