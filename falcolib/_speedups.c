@@ -24,21 +24,7 @@
  * Nothing here parses attacker-controlled strings beyond copying them: the
  * strings come from Python str objects already decoded by falcolib.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <structmember.h>
-#include <stdint.h>
-#include <string.h>
-
-#define EV_BLOCK_TYPE_V2 0x216u
-#define FAST_SIZE 36               /* block header + cpu + 26-byte event header */
-#define MAX_EVENT_BLOCK (8 + (1 << 16))
-#define EVENT_CAP (MAX_EVENT_BLOCK - 14)
-#define OUT_LIMIT (1 << 20)        /* run() returns once this much text is waiting */
-#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
-
-enum { ACTION_PYTHON = 0, ACTION_SKIP = 1, ACTION_SHOW = 2, ACTION_CHECK = 3 };
-enum { ENTER_EXIT = 4 };   /* action flag: an unknown thread here would be created by Python */
+#include "_speedups.h"
 
 enum {
     F_LITERAL = 0, F_EVT_NUM, F_EVT_RAWTIME, F_EVT_CPU, F_EVT_DIR, F_EVT_TYPE,
@@ -48,27 +34,6 @@ static const char *FIELD_NAMES[F_COUNT] = {
     "", "evt.num", "evt.rawtime", "evt.cpu", "evt.dir", "evt.type",
     "thread.tid", "proc.name", "proc.pid", "proc.exe",
 };
-
-static inline uint16_t rd16(const unsigned char *p) { uint16_t v; memcpy(&v, p, 2); return v; }
-static inline uint32_t rd32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static inline uint64_t rd64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-
-/* 1 with *out set when the slot holds an int that fits, else 0 */
-static inline int
-slot_ll(PyObject *obj, Py_ssize_t off, long long *out)
-{
-    PyObject *v = SLOT(obj, off);
-    if (v == NULL || !PyLong_CheckExact(v))
-        return 0;
-    int overflow = 0;
-    *out = PyLong_AsLongLongAndOverflow(v, &overflow);
-    if (overflow || (*out == -1 && PyErr_Occurred())) {
-        PyErr_Clear();
-        return 0;
-    }
-    return 1;
-}
-
 
 /* The checks of the Python fast path: a v2 event block wholly inside the buffer
  * whose event fits it, of a type below max_type. */
@@ -162,67 +127,7 @@ done:
 
 /* ------------------------------------------------------------------ Printer */
 
-#define MAX_TESTS 64
-typedef struct {
-    Py_ssize_t off;   /* the attribute's slot (thread tests) */
-    int whose, n, clause;
-    int fdname;       /* a test on fd.name: ``whose`` is then the operator (FD_*) */
-    PyObject *set;
-    const char *pat;  /* the one value of FD_PREFIX/FD_GLOB/FD_CONTAINS (UTF-8, in set) */
-    Py_ssize_t patlen;
-} Test;
-
-enum { FD_IN = 0, FD_PREFIX = 1, FD_GLOB = 2, FD_CONTAINS = 3 };
-/* flags_tab bits beyond 1 (uses an fd) and 2 (discarded): */
-#define FL_FD_EVENT 4       /* fd.* fields have a value (uses, creates or destroys an fd) */
-#define FL_NAME_CREATOR 8   /* fd.name may come from the event itself (connect exits) */
-
-typedef struct {
-    PyObject_HEAD
-    unsigned char *actions;
-    Py_ssize_t nactions;
-    int *kinds;              /* the plan: field codes, F_LITERAL for text */
-    PyObject **literals;     /* bytes for F_LITERAL parts, else NULL */
-    Py_ssize_t nparts;
-    int require_all;
-    int escape;              /* fall back to Python for any control or non-ASCII byte */
-    int uses_thread;
-    PyObject *type_names;    /* tuple of bytes, one per type */
-    PyObject *syscall_names; /* tuple of bytes, one per syscall id */
-    PyObject *threads;       /* dict tid -> ThreadInfo, or None */
-    PyTypeObject *thread_type;
-    Py_ssize_t off_comm, off_pid, off_exe;
-    /* state bookkeeping (State.process for events no parser wants), when ``state`` given */
-    PyObject *state;
-    unsigned char *kinds_tab;   /* per type: 0 none, 1 enter, 2 exit */
-    unsigned char *flags_tab;   /* per type: 1 uses an fd, 2 discarded (sysdig filter order) */
-    PyTypeObject *fd_type;
-    Py_ssize_t off_flags, off_ltype, off_latency, off_enter_ts, off_lfd, off_lvalid, off_lev,
-               off_fds, off_fd_name, off_fd_oldname;
-    unsigned long long consumed;
-    uint64_t last_ts;
-    /* parsers run here (per type: 0 none, 1 close enter, 2 close exit) and what they need */
-    unsigned char *parsers_tab;
-    long long fl_in_progress, fl_canceled, canceled_fd, sock4, sock6;
-    Py_ssize_t off_fd_flags, off_fd_type;
-    PyObject *remove_fd_later, *flush_pending;   /* the state's bound methods */
-    PyObject *keep;    /* keep(data, ts, tid, type, nparams, cpu, num) -> the kept Event */
-    PyObject *key;     /* the int object of the last tid looked up */
-    int64_t key_tid;
-    int pending;                                  /* a removal waits for the next event */
-    /* ACTION_CHECK: conjuncts of the filter decided here (slot offset, set of values) */
-    Test tests[MAX_TESTS];
-    Py_ssize_t ntests;
-    int nclauses;
-    Py_ssize_t off_ptid, off_tid;
-    char *out;
-    Py_ssize_t out_len, out_cap;
-} Printer;
-
-static int lookup_fd(Printer *self, PyObject *th, long long fdnum, PyObject **fd);
-static inline int plain_ascii(const char *s, Py_ssize_t n);
-
-static int
+int
 member_offset(PyTypeObject *type, const char *name, Py_ssize_t *off)
 {
     PyObject *d = PyObject_GetAttrString((PyObject *)type, name);
@@ -260,6 +165,8 @@ Printer_dealloc(Printer *self)
     for (Py_ssize_t i = 0; i < self->ntests; i++)
         Py_XDECREF(self->tests[i].set);
     PyMem_Free(self->parsers_tab);
+    open_free(self);
+    rules_free(self);
     Py_XDECREF(self->remove_fd_later);
     Py_XDECREF(self->keep);
     Py_XDECREF(self->key);
@@ -439,17 +346,17 @@ thread_by_tid(Printer *self, PyObject *tid)   /* borrowed, NULL if none (error s
 
 /* The thread a test reads (borrowed) or NULL (no value); *decline when finding it would
  * make a placeholder (Python must do that), -1 on error */
-static int
-test_subject(Printer *self, Test *tt, PyObject *thread, PyObject **out)
+int
+test_subject(Printer *self, int whose, int n, PyObject *thread, PyObject **out)
 {
     *out = NULL;
     if (thread == NULL)
         return 0;
-    if (tt->whose == 0) {
+    if (whose == 0) {
         *out = thread;
         return 0;
     }
-    if (tt->whose == 1) {
+    if (whose == 1) {
         PyObject *p = thread_by_tid(self, SLOT(thread, self->off_ptid));
         if (p == NULL && PyErr_Occurred())
             return -1;
@@ -469,7 +376,7 @@ test_subject(Printer *self, Test *tt, PyObject *thread, PyObject **out)
         if (Py_TYPE(mt) != self->thread_type)
             return 1;
     }
-    for (int k = 0; k < tt->n && mt != NULL; k++) {
+    for (int k = 0; k < n && mt != NULL; k++) {
         mt = thread_by_tid(self, SLOT(mt, self->off_ptid));
         if (mt == NULL && PyErr_Occurred())
             return -1;
@@ -482,7 +389,7 @@ test_subject(Printer *self, Test *tt, PyObject *thread, PyObject **out)
 
 /* C fnmatch with flags 0 for a pattern without '[' or '\\': '*' any run of
  * characters ('/' included), '?' any one, the rest itself */
-static int
+int
 wildcard(const char *p, Py_ssize_t pn, const char *s, Py_ssize_t sn)
 {
     Py_ssize_t pi = 0, si = 0, star = -1, mark = 0;
@@ -602,7 +509,7 @@ checks_pass(Printer *self, const unsigned char *blk, PyObject *thread)
             continue;
         }
         PyObject *subject;
-        int r = test_subject(self, tt, thread, &subject);
+        int r = test_subject(self, tt->whose, tt->n, thread, &subject);
         if (r != 0)
             return r < 0 ? -1 : 2;
         PyObject *v = subject ? SLOT(subject, tt->off) : NULL;
@@ -621,17 +528,19 @@ Printer_init(Printer *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"actions", "plan", "require_all", "type_names", "syscall_names",
                              "threads", "thread_type", "escape", "state", "kinds", "flags",
-                             "fd_type", "checks", "parsers", "fd_flags", "keep", NULL};
+                             "fd_type", "checks", "parsers", "fd_flags", "keep", "open",
+                             "rules", NULL};
     Py_buffer actions;
     PyObject *plan, *type_names, *syscall_names, *threads, *thread_type;
     PyObject *state = Py_None, *kinds = Py_None, *flags = Py_None, *fd_type = Py_None;
     PyObject *checks = Py_None, *parsers = Py_None, *fd_flags = Py_None, *keep = Py_None;
+    PyObject *open = Py_None, *rules = Py_None;
     int require_all, escape;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*OpO!O!OOp|OOOOOOOO", kwlist, &actions, &plan,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*OpO!O!OOp|OOOOOOOOOO", kwlist, &actions, &plan,
                                      &require_all, &PyTuple_Type, &type_names,
                                      &PyTuple_Type, &syscall_names, &threads, &thread_type,
                                      &escape, &state, &kinds, &flags, &fd_type, &checks,
-                                     &parsers, &fd_flags, &keep))
+                                     &parsers, &fd_flags, &keep, &open, &rules))
         return -1;
     if (self->actions != NULL) {
         PyBuffer_Release(&actions);
@@ -727,8 +636,18 @@ Printer_init(Printer *self, PyObject *args, PyObject *kw)
     }
     if (checks != Py_None && init_checks(self, checks) < 0)
         return -1;
-    if (parsers != Py_None)
-        return init_parsers(self, parsers, fd_flags);
+    if (parsers != Py_None && init_parsers(self, parsers, fd_flags) < 0)
+        return -1;
+    if (open != Py_None) {
+        if (self->parsers_tab == NULL) {
+            PyErr_SetString(PyExc_TypeError, "the open parser needs the parsers");
+            return -1;
+        }
+        if (open_init(self, open) < 0)
+            return -1;
+    }
+    if (rules != Py_None && rules_init(self, rules) < 0)
+        return -1;
     return 0;
 }
 
@@ -784,7 +703,7 @@ out_i64(Printer *self, int64_t v)
 }
 
 /* 1: all bytes printable ASCII; used in escape mode, where Python decides the rest */
-static inline int
+int
 plain_ascii(const char *s, Py_ssize_t n)
 {
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -847,21 +766,9 @@ put_type(Printer *self, const unsigned char *ev, uint32_t elen, uint16_t t, uint
 
 #define CL_ACTIVE (1LL << 19)
 
-/* store a new reference (NULL: an error already set) into a slot */
-static inline int
-set_slot(PyObject *obj, Py_ssize_t off, PyObject *v)
-{
-    if (v == NULL)
-        return -1;
-    PyObject *old = SLOT(obj, off);
-    SLOT(obj, off) = v;
-    Py_XDECREF(old);
-    return 0;
-}
-
 /* The fd object ``fdnum`` of thread ``th`` (borrowed; NULL if none); 0 on a table
  * Python must handle, -1 on error, 1 otherwise */
-static int
+int
 lookup_fd(Printer *self, PyObject *th, long long fdnum, PyObject **fd)
 {
     *fd = NULL;
@@ -931,7 +838,7 @@ run_close(Printer *self, unsigned char parser, PyObject *th, PyObject *fd, long 
  * 1 done (*thread: the event's thread or NULL), 0 needs Python, -1 error. */
 /* threads[tid] (borrowed) or NULL (an error set, or none); consecutive events of one
  * thread reuse the key object */
-static PyObject *
+PyObject *
 find_thread(Printer *self, int64_t tid)
 {
     if (self->key == NULL || self->key_tid != tid) {
@@ -1012,6 +919,11 @@ bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObje
             return 0;
         res = (int64_t)rd64(ev + 26 + 2 * (Py_ssize_t)nparams);
     }
+    if (parser >= 4 && parser <= 8) {   /* open* exits: _speedups_rules.c */
+        int r = open_prepare(self, blk, th, parser);
+        if (r <= 0)
+            return r;
+    }
     /* (values that would not change are not written again) */
     if (!(flags & CL_ACTIVE) &&
         set_slot(th, self->off_flags, PyLong_FromLongLong(flags | CL_ACTIVE)) < 0)
@@ -1060,6 +972,12 @@ bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObje
         return -1;
     if ((parser == 1 || parser == 2) && run_close(self, parser, th, fd, fdflags, res, lfd) < 0)
         return -1;
+    if (parser >= 4 && parser <= 8) {
+        int r = open_commit(self, th);
+        open_release(self);
+        if (r < 0)
+            return -1;
+    }
     *thread = th;
     return 1;
 }
@@ -1249,9 +1167,23 @@ Printer_run(Printer *self, PyObject *args)
             if (r < 0) { failed = 1; break; }
             if (r == 0) break;
             peeked = 1;
-            r = checks_pass(self, b + pos, thread);
-            if (r < 0) { failed = 1; break; }
-            if (r) break;   /* passed (or undecided here): Python evaluates the filter */
+            if (rules_has(self, t)) {
+                /* the rules decided here on the fd the open adds (_speedups_rules.c) */
+                r = open_prepare(self, b + pos, thread, self->parsers_tab[t]);
+                if (r > 0)
+                    r = rules_decide(self, b + pos, num + 1, thread);
+                else if (r == 0)
+                    r = 1;
+                if (r < 0) { failed = 1; break; }
+                if (r) {    /* a rule may match (or C cannot parse it): Python */
+                    open_release(self);
+                    break;
+                }
+            } else {
+                r = checks_pass(self, b + pos, thread);
+                if (r < 0) { failed = 1; break; }
+                if (r) break;   /* passed (or undecided here): Python evaluates the filter */
+            }
         } else if ((a & 3) == ACTION_SHOW) {
             /* format first (it may decline), then apply: a declined event is untouched */
             if (self->state != NULL) {
@@ -1267,6 +1199,7 @@ Printer_run(Printer *self, PyObject *args)
         }
         if (self->state != NULL) {
             int r = bookkeep(self, b + pos, num + 1, thread, peeked, &thread);
+            open_release(self);
             if (r < 0) { failed = 1; break; }
             if (r == 0) {           /* Python processes it (and prints it) */
                 self->out_len = mark;
@@ -1279,6 +1212,7 @@ Printer_run(Printer *self, PyObject *args)
         num++;
         pos += bl;
     }
+    open_release(self);
     PyBuffer_Release(&buf);
     if (failed || sync_state(self, num - start, first_ts) < 0)
         return NULL;
@@ -1324,6 +1258,8 @@ static PyMethodDef Printer_methods[] = {
      "run(buf, pos, end, num) -> (pos, num): format/skip events until one needs Python"},
     {"write", (PyCFunction)Printer_write, METH_O, "append bytes printed by Python"},
     {"take", (PyCFunction)Printer_take, METH_NOARGS, "the waiting output, cleared"},
+    {"decide", (PyCFunction)Printer_decide, METH_VARARGS,
+     "decide(block, num) -> None|0|1|2: the rules' Kleene value on an event (tests)"},
     {NULL}
 };
 

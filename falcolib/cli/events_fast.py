@@ -19,7 +19,7 @@ _NO_PLAN: list = []
 
 def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | None,
                  show: bool, checks=(), lean: frozenset[int] | None = None,
-                 scan: frozenset[int] = frozenset()):
+                 scan: frozenset[int] = frozenset(), rules=None):
     """A Printer wired into ``reader`` (a ScapReader reading every type), or None when
     the C loop does not apply (not built, a live or enterless state).
 
@@ -28,7 +28,10 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
     need; default: all of ``deliver``). ``show``: print every visible event (no
     filter), in C where the format allows. ``checks``: the filter's clauses C decides
     (``prefilter.c_checks``): an event of ``scan`` failing one is filtered out in C
-    when no parser of its type must run in Python. close's parsers run in C."""
+    when no parser of its type must run in Python. ``rules``: the Ruleset whose rules
+    the open* exits of ``scan`` meet; C keeps such an exit from Python when every one
+    of them is FALSE on it (``filter.c_rules``). close's, read/write's and open*'s
+    parsers run in C."""
     from falcolib.speedups import speedups
     mod = speedups()
     if mod is None or (state is not None and (state.live or state._exit_fd is not None)):
@@ -46,9 +49,15 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
     in_c = _c_parsed().keys() & lean if state is not None else frozenset()
     python = set(CONTAINER_TYPES)
     checked = set()
+    program = None
+    if rules is not None and state is not None and not checks:
+        from falcolib.filter import c_rules
+        program = c_rules.build(rules, {t for t in scan & in_c if _c_parsed()[t] >= 4})
     for t in deliver:
         if t in scan:
-            if checks and (t not in lean or t in in_c or not _parsed_in_python(state, t)):
+            if program is not None and t in program.roots:
+                checked.add(t)      # the rules in C, on the fd the open adds
+            elif checks and (t not in lean or t in in_c or not _parsed_in_python(state, t)):
                 checked.add(t)      # the filter's clauses first, in C
             else:
                 python.add(t)
@@ -59,7 +68,8 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
     kinds = flags = None
     parsers = bytearray(n)
     if state is not None:
-        kinds, flags = state_tables(state, n, python)
+        kinds, flags = state_tables(state, n, python,
+                                    {t for t in in_c if _c_parsed()[t] >= 4})
         codes = _c_parsed()
         for t in in_c:
             if t < n:
@@ -89,6 +99,13 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
                  "checks": list(checks) if checks else None, "parsers": bytes(parsers),
                  "fd_flags": (fdinfo.FLAGS_CLOSE_IN_PROGRESS, fdinfo.FLAGS_CLOSE_CANCELED,
                               CANCELED_FD, fdinfo.FD_IPV4_SOCK, fdinfo.FD_IPV6_SOCK)}
+        if any(parsers[t] >= 4 for t in in_c if t < n):
+            from falcolib.decode.event import Event
+            from falcolib.state.fd_parsers import PPM_O_DIRECTORY
+            extra["open"] = (Event, state.max_fds, PPM_O_DIRECTORY, fdinfo.FD_FILE_V2,
+                             fdinfo.FD_DIRECTORY)
+            if program is not None:
+                extra["rules"] = program.spec()
     printer = mod.Printer(bytes(actions), plan, fmt.require_all if fmt is not None else True,
                           names,
                           tuple(x.encode() for x in SYSCALL_NAMES),
@@ -117,7 +134,7 @@ def replay_state(backend, engine, types: frozenset[int]):
     state = State(backend.snapshot())
     lean = state_types(False, canonical(fields))
     if make_printer(reader, None, state, False, types, show=False, lean=lean,
-                    scan=frozenset(scan)) is None:
+                    scan=frozenset(scan), rules=engine.ruleset) is None:
         reader.set_types(types)
     return state
 
@@ -145,7 +162,9 @@ def _c_parsed() -> dict[int, int]:
     """The parsers falcolib/_speedups.c runs itself, by type: 1/2 close's enter and exit
     (fd_parsers.parse_close_enter/exit), 3 the read/write exits whose parser only marks a
     socket connected (socket_parsers._rw_exit without an address; C hands sockets to
-    Python). tests/test_speedups.py compares them with Python's."""
+    Python), 4-8 the open, creat, openat, openat (2) and openat2 exits
+    (fd_parsers.parse_open_exit, in falcolib/_speedups_rules.c).
+    tests/test_speedups.py compares them with Python's."""
     from falcolib.decode.table import EVENTS
     out = {}
     for t, e in enumerate(EVENTS):
@@ -155,7 +174,13 @@ def _c_parsed() -> dict[int, int]:
             out[t] = 2
         elif e.enum in _RW_EXITS:
             out[t] = 3
+        elif e.enum in _OPEN_EXITS:
+            out[t] = _OPEN_EXITS[e.enum]
     return out
+
+
+_OPEN_EXITS = {"PPME_SYSCALL_OPEN_X": 4, "PPME_SYSCALL_CREAT_X": 5, "PPME_SYSCALL_OPENAT_X": 6,
+               "PPME_SYSCALL_OPENAT_2_X": 7, "PPME_SYSCALL_OPENAT2_X": 8}
 
 
 _RW_EXITS = frozenset({
@@ -164,12 +189,13 @@ _RW_EXITS = frozenset({
     "PPME_SYSCALL_WRITEV_X", "PPME_SYSCALL_PWRITE_X", "PPME_SYSCALL_PWRITEV_X"})
 
 
-def state_tables(state, n: int, python) -> tuple[bytes, bytes]:
+def state_tables(state, n: int, python, c_open=frozenset()) -> tuple[bytes, bytes]:
     """Per type, for the C bookkeeping: the kind (0 no pairing, 1 enter, 2 exit, 3 only
     Python: clone exits, container events; 4 an enter kept for its exit) and flags
     (1: uses an fd; 2: discarded after the filter, in sysdig's filter order; 4: fd.*
-    fields answer it; 8: its fd.name may come from the event itself, connect's exit). An enter
-    kept for its exit's parser is kept by C when Python is not handed it (``python``)."""
+    fields answer it; 8: its fd.name may come from the event itself, connect's exit, or
+    from the parse C runs, the open* exits of ``c_open``). An enter kept for its exit's
+    parser is kept by C when Python is not handed it (``python``)."""
     from falcolib.decode.table import EVENTS
     from falcolib.state import engine as E
     connect_exits = {t for t, e in enumerate(EVENTS) if e.enum == "PPME_SOCKET_CONNECT_X"}
@@ -179,13 +205,13 @@ def state_tables(state, n: int, python) -> tuple[bytes, bytes]:
         k = state._kind[t]
         if k == E._K_ENTER:
             # kept for the exit's parser when Python runs it, else an ordinary enter
-            kinds[t] = (3 if t in python else 4 if t + 1 in python else 1) \
-                if state._store[t] else 1
+            kinds[t] = (3 if t in python else 4 if t + 1 in python or t + 1 in c_open
+                        else 1) if state._store[t] else 1
         elif k == E._K_EXIT:
             kinds[t] = 2
         elif k in (E._K_CLONE_X, E._K_CONTAINER):
             kinds[t] = 3
         flags[t] = (1 if state._uses_fd[t] else 0) | (
             2 if state._minor[t] and k != E._K_SKIP else 0) | (
-            4 if state.fd_event[t] else 0) | (8 if t in connect_exits else 0)
+            4 if state.fd_event[t] else 0) | (8 if t in connect_exits or t in c_open else 0)
     return bytes(kinds), bytes(flags)

@@ -1,0 +1,139 @@
+/*
+ * What the files of falcolib._speedups share: the Printer object, the event
+ * readers and the helpers both use (falcolib/_speedups.c holds the module and the
+ * Printer loop, falcolib/_speedups_rules.c the open* exit parser and the rules
+ * decided in C).
+ */
+#ifndef FALCOLIB_SPEEDUPS_H
+#define FALCOLIB_SPEEDUPS_H
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <stdint.h>
+#include <string.h>
+
+#define EV_BLOCK_TYPE_V2 0x216u
+#define FAST_SIZE 36               /* block header + cpu + 26-byte event header */
+#define MAX_EVENT_BLOCK (8 + (1 << 16))
+#define EVENT_CAP (MAX_EVENT_BLOCK - 14)
+#define OUT_LIMIT (1 << 20)        /* run() returns once this much text is waiting */
+#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+enum { ACTION_PYTHON = 0, ACTION_SKIP = 1, ACTION_SHOW = 2, ACTION_CHECK = 3 };
+enum { ENTER_EXIT = 4 };   /* action flag: an unknown thread here would be created by Python */
+
+static inline uint16_t rd16(const unsigned char *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static inline uint32_t rd32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t rd64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/* 1 with *out set when the slot holds an int that fits, else 0 */
+static inline int
+slot_ll(PyObject *obj, Py_ssize_t off, long long *out)
+{
+    PyObject *v = SLOT(obj, off);
+    if (v == NULL || !PyLong_CheckExact(v))
+        return 0;
+    int overflow = 0;
+    *out = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow || (*out == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+    }
+    return 1;
+}
+
+
+#define MAX_TESTS 64
+typedef struct {
+    Py_ssize_t off;   /* the attribute's slot (thread tests) */
+    int whose, n, clause;
+    int fdname;       /* a test on fd.name: ``whose`` is then the operator (FD_*) */
+    PyObject *set;
+    const char *pat;  /* the one value of FD_PREFIX/FD_GLOB/FD_CONTAINS (UTF-8, in set) */
+    Py_ssize_t patlen;
+} Test;
+
+enum { FD_IN = 0, FD_PREFIX = 1, FD_GLOB = 2, FD_CONTAINS = 3 };
+/* flags_tab bits beyond 1 (uses an fd) and 2 (discarded): */
+#define FL_FD_EVENT 4       /* fd.* fields have a value (uses, creates or destroys an fd) */
+#define FL_NAME_CREATOR 8   /* fd.name may come from the event itself (connect exits) */
+
+typedef struct {
+    PyObject_HEAD
+    unsigned char *actions;
+    Py_ssize_t nactions;
+    int *kinds;              /* the plan: field codes, F_LITERAL for text */
+    PyObject **literals;     /* bytes for F_LITERAL parts, else NULL */
+    Py_ssize_t nparts;
+    int require_all;
+    int escape;              /* fall back to Python for any control or non-ASCII byte */
+    int uses_thread;
+    PyObject *type_names;    /* tuple of bytes, one per type */
+    PyObject *syscall_names; /* tuple of bytes, one per syscall id */
+    PyObject *threads;       /* dict tid -> ThreadInfo, or None */
+    PyTypeObject *thread_type;
+    Py_ssize_t off_comm, off_pid, off_exe;
+    /* state bookkeeping (State.process for events no parser wants), when ``state`` given */
+    PyObject *state;
+    unsigned char *kinds_tab;   /* per type: 0 none, 1 enter, 2 exit */
+    unsigned char *flags_tab;   /* per type: 1 uses an fd, 2 discarded (sysdig filter order) */
+    PyTypeObject *fd_type;
+    Py_ssize_t off_flags, off_ltype, off_latency, off_enter_ts, off_lfd, off_lvalid, off_lev,
+               off_fds, off_fd_name, off_fd_oldname;
+    unsigned long long consumed;
+    uint64_t last_ts;
+    /* parsers run here (per type: 0 none, 1 close enter, 2 close exit) and what they need */
+    unsigned char *parsers_tab;
+    long long fl_in_progress, fl_canceled, canceled_fd, sock4, sock6;
+    Py_ssize_t off_fd_flags, off_fd_type;
+    PyObject *remove_fd_later, *flush_pending;   /* the state's bound methods */
+    PyObject *keep;    /* keep(data, ts, tid, type, nparams, cpu, num) -> the kept Event */
+    PyObject *key;     /* the int object of the last tid looked up */
+    int64_t key_tid;
+    int pending;                                  /* a removal waits for the next event */
+    /* ACTION_CHECK: conjuncts of the filter decided here (slot offset, set of values) */
+    Test tests[MAX_TESTS];
+    Py_ssize_t ntests;
+    int nclauses;
+    Py_ssize_t off_ptid, off_tid;
+    char *out;
+    Py_ssize_t out_len, out_cap;
+    /* open, creat and openat exits parsed here (parsers 4-8) and the rules decided here:
+     * falcolib/_speedups_rules.c owns both */
+    struct OpenParse *open;
+    struct RuleSet *rules;
+} Printer;
+
+/* store a new reference (NULL: an error already set) into a slot */
+static inline int
+set_slot(PyObject *obj, Py_ssize_t off, PyObject *v)
+{
+    if (v == NULL)
+        return -1;
+    PyObject *old = SLOT(obj, off);
+    SLOT(obj, off) = v;
+    Py_XDECREF(old);
+    return 0;
+}
+
+/* shared by the two files (defined in _speedups.c) */
+int member_offset(PyTypeObject *type, const char *name, Py_ssize_t *off);
+int lookup_fd(Printer *self, PyObject *th, long long fdnum, PyObject **fd);
+PyObject *find_thread(Printer *self, int64_t tid);
+int test_subject(Printer *self, int whose, int n, PyObject *thread, PyObject **out);
+int wildcard(const char *p, Py_ssize_t pn, const char *s, Py_ssize_t sn);
+int plain_ascii(const char *s, Py_ssize_t n);
+
+/* defined in _speedups_rules.c */
+int open_init(Printer *self, PyObject *cfg);
+int open_prepare(Printer *self, const unsigned char *blk, PyObject *thread, unsigned char parser);
+int open_commit(Printer *self, PyObject *thread);
+void open_release(Printer *self);
+void open_free(Printer *self);
+int rules_init(Printer *self, PyObject *spec);
+int rules_decide(Printer *self, const unsigned char *blk, uint64_t num, PyObject *thread);
+int rules_has(Printer *self, unsigned t);
+void rules_free(Printer *self);
+PyObject *Printer_decide(Printer *self, PyObject *args);
+
+#endif
