@@ -169,6 +169,8 @@ Printer_dealloc(Printer *self)
     rules_free(self);
     Py_XDECREF(self->remove_fd_later);
     Py_XDECREF(self->keep);
+    Py_XDECREF(self->raw_type);
+    Py_XDECREF(self->kept_event_type);
     Py_XDECREF(self->key);
     Py_XDECREF(self->flush_pending);
     Py_XDECREF(self->type_names);
@@ -529,18 +531,19 @@ Printer_init(Printer *self, PyObject *args, PyObject *kw)
     static char *kwlist[] = {"actions", "plan", "require_all", "type_names", "syscall_names",
                              "threads", "thread_type", "escape", "state", "kinds", "flags",
                              "fd_type", "checks", "parsers", "fd_flags", "keep", "open",
-                             "rules", NULL};
+                             "rules", "kept_types", NULL};
     Py_buffer actions;
     PyObject *plan, *type_names, *syscall_names, *threads, *thread_type;
     PyObject *state = Py_None, *kinds = Py_None, *flags = Py_None, *fd_type = Py_None;
     PyObject *checks = Py_None, *parsers = Py_None, *fd_flags = Py_None, *keep = Py_None;
-    PyObject *open = Py_None, *rules = Py_None;
+    PyObject *open = Py_None, *rules = Py_None, *kept_types = Py_None;
     int require_all, escape;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*OpO!O!OOp|OOOOOOOOOO", kwlist, &actions, &plan,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*OpO!O!OOp|OOOOOOOOOOO", kwlist, &actions, &plan,
                                      &require_all, &PyTuple_Type, &type_names,
                                      &PyTuple_Type, &syscall_names, &threads, &thread_type,
                                      &escape, &state, &kinds, &flags, &fd_type, &checks,
-                                     &parsers, &fd_flags, &keep, &open, &rules))
+                                     &parsers, &fd_flags, &keep, &open, &rules,
+                                     &kept_types))
         return -1;
     if (self->actions != NULL) {
         PyBuffer_Release(&actions);
@@ -633,6 +636,19 @@ Printer_init(Printer *self, PyObject *args, PyObject *kw)
         }
         Py_INCREF(keep);
         self->keep = keep;
+        if (kept_types != Py_None) {
+            PyObject *rt, *et;
+            if (!PyArg_ParseTuple(kept_types, "O!O!", &PyType_Type, &rt, &PyType_Type, &et))
+                return -1;
+            if (!PyType_IsSubtype((PyTypeObject *)rt, &PyTuple_Type)) {
+                PyErr_SetString(PyExc_TypeError, "kept_types: RawEvent is a tuple type");
+                return -1;
+            }
+            Py_INCREF(rt);
+            self->raw_type = (PyTypeObject *)rt;
+            Py_INCREF(et);
+            self->kept_event_type = et;
+        }
     }
     if (checks != Py_None && init_checks(self, checks) < 0)
         return -1;
@@ -852,6 +868,35 @@ find_thread(Printer *self, int64_t tid)
     return PyDict_GetItemWithError(self->threads, self->key);
 }
 
+/* The Event State keeps of an enter for its exit (State._keep): keep(data, ts, tid, type,
+ * nparams, cpu, num), or, with kept_types (RawEvent, Event), the same RawEvent tuple
+ * made here and given to Event. A new reference, NULL on error. */
+static PyObject *
+kept_event(Printer *self, const unsigned char *blk, unsigned long long num)
+{
+    const unsigned char *ev = blk + 10;
+    uint32_t elen = rd32(ev + 16);
+    unsigned long long ts = rd64(ev), tid = rd64(ev + 8);
+    uint16_t t = rd16(ev + 20), cpu = rd16(blk + 8);
+    uint32_t nparams = rd32(ev + 22);
+    if (self->raw_type == NULL)
+        return PyObject_CallFunction(self->keep, "y#KKHIHK", (const char *)ev, (Py_ssize_t)elen,
+                                     ts, tid, t, nparams, cpu, num);
+    /* RawEvent(ts, tid, type, nparams, cpu, buf, off, size, hdr, flags, num) */
+    PyObject *vals = Py_BuildValue("((KKHIHy#nIiiK))", ts, tid, t, nparams, cpu,
+                                   (const char *)ev, (Py_ssize_t)elen, (Py_ssize_t)0, elen,
+                                   26, 0, num);
+    if (vals == NULL)
+        return NULL;
+    PyObject *raw = PyTuple_Type.tp_new(self->raw_type, vals, NULL);
+    Py_DECREF(vals);
+    if (raw == NULL)
+        return NULL;
+    PyObject *evt = PyObject_CallOneArg(self->kept_event_type, raw);
+    Py_DECREF(raw);
+    return evt;
+}
+
 /* ``known``: the thread peek_thread found for this event (have_known), saving a lookup */
 static int
 bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObject *known,
@@ -941,11 +986,7 @@ bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObje
             set_slot(th, self->off_lfd, PyLong_FromLongLong(lfd)) < 0)
             return -1;
         if (kind == 4) {   /* kept for its exit's parser: a copy of the event */
-            if (set_slot(th, self->off_lev,
-                         PyObject_CallFunction(self->keep, "y#KKHIHK", (const char *)ev,
-                                               (Py_ssize_t)elen, (unsigned long long)ts,
-                                               (unsigned long long)tid, t, nparams,
-                                               rd16(blk + 8), num)) < 0)
+            if (set_slot(th, self->off_lev, kept_event(self, blk, num)) < 0)
                 return -1;
             Py_INCREF(Py_True);
             if (set_slot(th, self->off_lvalid, Py_True) < 0)

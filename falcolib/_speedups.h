@@ -88,6 +88,8 @@ typedef struct {
     Py_ssize_t off_fd_flags, off_fd_type;
     PyObject *remove_fd_later, *flush_pending;   /* the state's bound methods */
     PyObject *keep;    /* keep(data, ts, tid, type, nparams, cpu, num) -> the kept Event */
+    PyTypeObject *raw_type;       /* or RawEvent and Event, to make it here */
+    PyObject *kept_event_type;
     PyObject *key;     /* the int object of the last tid looked up */
     int64_t key_tid;
     int pending;                                  /* a removal waits for the next event */

@@ -95,7 +95,7 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
         from falcolib.state import fdinfo
         from falcolib.state.engine import CANCELED_FD
         extra = {"state": state, "kinds": kinds, "flags": flags, "fd_type": FdInfo,
-                 "keep": _kept,
+                 "keep": _kept, "kept_types": _kept_types(),
                  "checks": list(checks) if checks else None, "parsers": bytes(parsers),
                  "fd_flags": (fdinfo.FLAGS_CLOSE_IN_PROGRESS, fdinfo.FLAGS_CLOSE_CANCELED,
                               CANCELED_FD, fdinfo.FD_IPV4_SOCK, fdinfo.FD_IPV6_SOCK)}
@@ -148,6 +148,13 @@ def _parsed_in_python(state, t: int) -> bool:
     if t >= len(state._kind):
         return True
     return state._handlers[t] is not None or state._kind[t] in (E._K_CLONE_X, E._K_CONTAINER)
+
+
+def _kept_types():
+    """(RawEvent, Event): what the C loop makes the kept enters of (as _kept does)."""
+    from falcolib.backend.model import RawEvent
+    from falcolib.decode.event import Event
+    return RawEvent, Event
 
 
 def _kept(data: bytes, ts: int, tid: int, etype: int, nparams: int, cpu: int, num: int):
