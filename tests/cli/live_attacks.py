@@ -64,18 +64,33 @@ if libc.unshare(0x20000) or libc.mount(b"none", b"/", None, 0x4000 | 0x40000, No
 for d in sys.argv[1].split(","):
     if libc.mount(b"tmpfs", d.encode(), b"tmpfs", 0, None):
         sys.exit("tmpfs on %s: errno %d" % (d, ctypes.get_errno()))
+root = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
 for op in sys.argv[2:]:
     kind, _, rest = op.partition(":")
     if kind == "mkdir":
         os.makedirs(rest)
+    elif kind == "mkdirat":
+        os.mkdir(rest, dir_fd=root)
     elif kind == "write":
         os.close(os.open(rest, os.O_WRONLY | os.O_CREAT, 0o644))
+    elif kind == "creat":
+        os.close(libc.syscall(85, rest.encode(), 0o644))
+    elif kind == "openat2":   # struct open_how {flags, mode, resolve}
+        how = (ctypes.c_uint64 * 3)(os.O_WRONLY | os.O_CREAT, 0o644, 0)
+        os.close(libc.syscall(437, -100, rest.encode(), how, 24))
     elif kind == "read":
         os.close(os.open(rest, os.O_RDONLY))
+    elif kind == "listdir":
+        os.listdir(rest)
     elif kind == "rename":
         os.rename(*rest.split(":"))
+    elif kind == "renameat2":
+        a, b = rest.split(":")
+        assert libc.syscall(316, root, a.encode(), root, b.encode(), 0) == 0
     elif kind == "unlink":
         os.unlink(rest)
+    elif kind == "unlinkat":
+        os.unlink(rest, dir_fd=root)
 """
 
 XRUN_C = r"""

@@ -635,3 +635,129 @@ class TestContainerRules:
     def test_sensitive_mount_container(self, rng, boxes):
         f = _in(boxes, "priv", "Launch Sensitive Mount Container", rng)
         assert "/proc:/hostproc" in f["container.mounts"]
+
+
+class TestOtherSyscalls:
+    """The same rules reached through the other syscalls their conditions name (real tools use them)."""
+
+    def test_setuid_bit_by_chmod_tool(self, rng):
+        path = rng.work / f"suid{_marker()}"
+        path.write_text("")
+        a = rng.expect("Set Setuid or Setgid bit", lambda: run(["chmod", "u+s,g+s", str(path)]),
+                       lambda f: f["evt.arg.filename"] == str(path))
+        assert a is not None
+        assert a["output_fields"]["evt.type"] == "fchmodat"
+        assert "S_ISGID" in a["output_fields"]["evt.arg.mode"]
+
+    def test_setuid_bit_by_fchmod(self, rng):
+        path = rng.work / f"suid{_marker()}"
+        path.write_text("")
+        code = f"import os; os.fchmod(os.open({str(path)!r}, os.O_RDONLY), 0o2755)"
+        a = rng.expect("Set Setuid or Setgid bit", lambda: run([rng.python_as("fchmoder"), "-c", code]),
+                       lambda f: f["proc.cmdline"] == f"fchmoder -c {code}")
+        assert a is not None
+        assert a["output_fields"]["evt.type"] == "fchmod"
+        assert "S_ISGID" in a["output_fields"]["evt.arg.mode"]
+
+    def test_shell_history_removed_by_rm(self, rng):
+        path = rng.work / _marker() / ".zsh_history"
+        path.parent.mkdir()
+
+        def attack():
+            path.write_text("")
+            run(["rm", "-f", str(path)])
+        a = rng.expect("Delete or rename shell history", attack,
+                       lambda f: f["evt.arg.name"] == str(path) and f["proc.name"] == "rm")
+        assert a is not None
+        assert a["output_fields"]["evt.type"] == "unlinkat"
+
+    def test_shell_history_moved_by_mv(self, rng):
+        path = rng.work / _marker() / ".bash_history"
+        path.parent.mkdir()
+
+        def attack():
+            path.write_text("")
+            run(["mv", str(path), str(path.parent / "gone")])
+        a = rng.expect("Delete or rename shell history", attack,
+                       lambda f: f["evt.arg.oldpath"] == str(path) and f["proc.name"] == "mv")
+        assert a is not None
+        assert a["output_fields"]["evt.type"] in ("renameat2", "rename", "renameat")
+
+    def test_shell_history_truncated(self, rng):
+        path = rng.work / _marker() / ".bash_history"
+        path.parent.mkdir()
+        path.write_text("ls\n")
+        code = f"open({str(path)!r}, 'w').close()"   # O_TRUNC: truncate_shell_history
+        a = rng.expect("Delete or rename shell history", lambda: run([rng.python_as("wiper"), "-c", code]),
+                       lambda f: f["fd.name"] == str(path) and f["proc.name"] == "wiper")
+        assert a is not None
+        assert a["output_fields"]["evt.type"] == "openat"
+
+    def test_binary_dir_file_removed_by_unlinkat(self, rng):
+        path = f"/usr/bin/falcolib-{_marker()}"
+        a = rng.expect("Modify binary dirs",
+                       lambda: rng.in_tmpfs("/usr/bin", f"write:{path}", f"unlinkat:{path}"),
+                       lambda f: path in f["evt.args"])
+        assert a is not None
+        assert a["output_fields"]["evt.type"] == "unlinkat"
+
+    def test_binary_dir_file_moved_by_renameat2(self, rng):
+        old, new = f"/usr/bin/falcolib-{_marker()}", f"/usr/bin/falcolib-{_marker()}"
+        a = rng.expect("Modify binary dirs",
+                       lambda: rng.in_tmpfs("/usr/bin", f"write:{old}", f"renameat2:{old}:{new}"),
+                       lambda f: old in f["evt.args"])
+        assert a is not None
+        assert a["output_fields"]["evt.type"] == "renameat2"
+
+    def test_binary_dir_mkdirat(self, rng):
+        path = f"/usr/bin/falcolib-{_marker()}"
+        a = rng.expect("Mkdir binary dirs", lambda: rng.in_tmpfs("/usr/bin", f"mkdirat:{path}"),
+                       lambda f: f["evt.arg.path"] == path)
+        assert a is not None
+        assert a["output_fields"]["evt.type"] == "mkdirat"
+
+    def test_file_below_dev_by_openat2(self, rng):
+        path = f"/dev/falcolib-{_marker()}"
+        a = rng.expect("Create files below dev", lambda: rng.in_tmpfs("/dev", f"openat2:{path}"),
+                       lambda f: f["fd.name"] == path)
+        assert a is not None
+        assert a["output_fields"]["evt.type"] == "openat2"
+
+    def test_cron_file_written(self, rng):
+        path = f"/etc/cron.d/falcolib-{_marker()}"
+        a = rng.expect("Schedule Cron Jobs",
+                       lambda: rng.in_tmpfs("/etc", "mkdir:/etc/cron.d", f"write:{path}"),
+                       lambda f: f["fd.name"] == path)
+        assert a is not None
+        assert a["output_fields"]["evt.type"] == "openat"
+
+    def test_ssh_directory_listed(self, rng):
+        ssh = f"/home/falcolib-{_marker()}/.ssh/keys"
+        a = rng.expect("Read ssh information",
+                       lambda: rng.in_tmpfs("/home", f"mkdir:{ssh}", f"listdir:{ssh}"),
+                       lambda f: f["fd.name"] == ssh)
+        assert a is not None
+
+    def test_repository_renamed_into_place(self, rng):
+        tmp, final = "/etc/apt/new.tmp", f"/etc/apt/sources.list.d/falcolib-{_marker()}.list"
+        a = rng.expect("Update Package Repository",
+                       lambda: rng.in_tmpfs("/etc", "mkdir:/etc/apt/sources.list.d", f"write:{tmp}",
+                                            f"rename:{tmp}:{final}"),
+                       lambda f: f["evt.arg.newpath"] == final)
+        assert a is not None
+        assert a["output_fields"]["evt.type"] == "rename"
+
+    def test_hidden_file_renamed(self, rng):
+        src = rng.work / f"plain{_marker()}"
+        dst = rng.work / f".{src.name}"
+        src.write_text("")
+        a = rng.expect("Create Hidden Files or Directories", lambda: run(["mv", str(src), str(dst)]),
+                       lambda f: f["evt.arg.newpath"] == str(dst))
+        assert a is not None
+
+    def test_hidden_file_created(self, rng):
+        path = rng.work / f".dot{_marker()}"
+        a = rng.expect("Create Hidden Files or Directories", lambda: run(["touch", str(path)]),
+                       lambda f: f["fd.name"] == str(path))
+        assert a is not None
+        assert a["output_fields"]["proc.name"] == "touch"
