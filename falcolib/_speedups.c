@@ -237,8 +237,10 @@ init_state(Printer *self, PyObject *state, PyObject *kinds, PyObject *flags, PyO
 }
 
 /* parsers: one byte per type (1 close enter, 2 close exit, 3 a read/write exit whose
- * parser only marks sockets connected); fd_flags: the FdInfo flag values (close in
- * progress, close canceled), the parked fd number and the two ip socket types */
+ * parser only marks sockets connected, 4-8 open* exits: _speedups_rules.c); fd_flags:
+ * the FdInfo flag values (close in progress, close canceled), the parked fd number, the
+ * two ip socket types and, optionally, the connected, pending and failed flags (without
+ * them, reads and writes on ip sockets go to Python) */
 static int
 init_parsers(Printer *self, PyObject *parsers, PyObject *fd_flags)
 {
@@ -246,8 +248,9 @@ init_parsers(Printer *self, PyObject *parsers, PyObject *fd_flags)
         PyErr_SetString(PyExc_TypeError, "parsers need the state");
         return -1;
     }
-    if (!PyArg_ParseTuple(fd_flags, "LLLLL", &self->fl_in_progress, &self->fl_canceled,
-                          &self->canceled_fd, &self->sock4, &self->sock6))
+    if (!PyArg_ParseTuple(fd_flags, "LLLLL|LLL", &self->fl_in_progress, &self->fl_canceled,
+                          &self->canceled_fd, &self->sock4, &self->sock6, &self->fl_connected,
+                          &self->fl_pending, &self->fl_failed))
         return -1;
     if (copy_table(parsers, self->nactions, &self->parsers_tab) < 0 ||
         member_offset(self->fd_type, "flags", &self->off_fd_flags) < 0 ||
@@ -952,11 +955,19 @@ bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObje
     long long fdflags = 0, res = 0;
     if (parser && fd != NULL && !slot_ll(fd, self->off_fd_flags, &fdflags))
         return 0;
+    int connect = 0;
     if (parser == 3 && fd != NULL) {
-        /* socket_parsers._rw_exit: only a socket's state changes (connected): Python */
+        /* socket_parsers._rw_exit: an ip socket is marked connected (set_connected) when
+         * the call succeeded (its first parameter, as rawparams.first_i64 reads it) */
         long long ftype;
-        if (!slot_ll(fd, self->off_fd_type, &ftype) || ftype == self->sock4 || ftype == self->sock6)
+        if (!slot_ll(fd, self->off_fd_type, &ftype))
             return 0;
+        if (ftype == self->sock4 || ftype == self->sock6) {
+            if (!self->fl_connected || nparams == 0 ||
+                26 + 2 * (Py_ssize_t)nparams + 8 > (Py_ssize_t)elen || rd16(ev + 26) != 8)
+                return 0;
+            connect = (int64_t)rd64(ev + 26 + 2 * (Py_ssize_t)nparams) >= 0;
+        }
     }
     if (parser == 2) {
         if (nparams == 0 || 26 + 2 * (Py_ssize_t)nparams + 8 > (Py_ssize_t)elen ||
@@ -1013,6 +1024,11 @@ bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObje
         return -1;
     if ((parser == 1 || parser == 2) && run_close(self, parser, th, fd, fdflags, res, lfd) < 0)
         return -1;
+    if (connect) {
+        long long nf = (fdflags & ~(self->fl_pending | self->fl_failed)) | self->fl_connected;
+        if (nf != fdflags && set_slot(fd, self->off_fd_flags, PyLong_FromLongLong(nf)) < 0)
+            return -1;
+    }
     if (parser >= 4 && parser <= 8) {
         int r = open_commit(self, th);
         open_release(self);

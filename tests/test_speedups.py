@@ -349,19 +349,23 @@ class TestRulesReplay:
 
 class TestSocketIo:
     """A write on an unconnected socket marks it connected (socket_parsers._rw_exit, run in
-    Falco's order by `falcolib run`): C hands socket writes to Python, so fd.connected is
-    right on the next event."""
+    Falco's order by `falcolib run`; in C since it needs no address), so fd.connected is
+    right on the next event; a failed write leaves it unconnected."""
 
-    def test_connected_after_write(self, tmp_path, monkeypatch):
+    @pytest.mark.parametrize("results, connected", [
+        ((4, 4), ["false", "true"]),
+        ((-11, 4, 4), ["false", "false", "true"]),     # EAGAIN: not connected yet
+    ])
+    def test_connected_after_write(self, results, connected, tmp_path, monkeypatch):
         h = Host()
         p = h.process("bash").spawn("app")
         h._emit("PPME_SOCKET_SOCKET_E", p.pid, 2, 2, 0)        # AF_INET, SOCK_DGRAM
         h._emit("PPME_SOCKET_SOCKET_X", p.pid, 5, 2, 2, 0, 0)
-        for _ in range(2):
+        for res in results:
             h._emit("PPME_SYSCALL_FSTAT_E", p.pid, 5)
             h._emit("PPME_SYSCALL_FSTAT_X", p.pid, 0, 5)
             h._emit("PPME_SYSCALL_WRITE_E", p.pid, 5, 4)
-            h._emit("PPME_SYSCALL_WRITE_X", p.pid, 4, b"ping", 5, 4)
+            h._emit("PPME_SYSCALL_WRITE_X", p.pid, res, b"ping", 5, 4)
         cap = tmp_path / "sock.scap"
         h.write(cap)
         rules = tmp_path / "rules.yaml"
@@ -374,7 +378,7 @@ class TestSocketIo:
             monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, write_through=True))
             assert main(["run", "--capture", str(cap), "--rules", str(rules)]) == 0
             got.append([ln.split()[-4:-2] for ln in raw.getvalue().decode().splitlines()])
-        assert got[0] == got[1] == [["4", "false"], ["4", "true"]]
+        assert got[0] == got[1] == [["4", c] for c in connected]
 
 
 class TestTruncated:

@@ -98,7 +98,9 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
                  "keep": _kept, "kept_types": _kept_types(),
                  "checks": list(checks) if checks else None, "parsers": bytes(parsers),
                  "fd_flags": (fdinfo.FLAGS_CLOSE_IN_PROGRESS, fdinfo.FLAGS_CLOSE_CANCELED,
-                              CANCELED_FD, fdinfo.FD_IPV4_SOCK, fdinfo.FD_IPV6_SOCK)}
+                              CANCELED_FD, fdinfo.FD_IPV4_SOCK, fdinfo.FD_IPV6_SOCK,
+                              fdinfo.FLAGS_SOCKET_CONNECTED, fdinfo.FLAGS_CONNECTION_PENDING,
+                              fdinfo.FLAGS_CONNECTION_FAILED)}
         if any(parsers[t] >= 4 for t in in_c if t < n):
             from falcolib.decode.event import Event
             from falcolib.state.fd_parsers import PPM_O_DIRECTORY
@@ -167,9 +169,9 @@ def _kept(data: bytes, ts: int, tid: int, etype: int, nparams: int, cpu: int, nu
 
 def _c_parsed() -> dict[int, int]:
     """The parsers falcolib/_speedups.c runs itself, by type: 1/2 close's enter and exit
-    (fd_parsers.parse_close_enter/exit), 3 the read/write exits whose parser only marks a
-    socket connected (socket_parsers._rw_exit without an address; C hands sockets to
-    Python), 4-8 the open, creat, openat, openat (2) and openat2 exits
+    (fd_parsers.parse_close_enter/exit), 3 the read/write exits whose parser only marks an
+    ip socket connected (socket_parsers._rw_exit without an address), 4-8 the open,
+    creat, openat, openat (2) and openat2 exits
     (fd_parsers.parse_open_exit, in falcolib/_speedups_rules.c).
     tests/test_speedups.py compares them with Python's."""
     from falcolib.decode.table import EVENTS
