@@ -250,6 +250,42 @@ class TestOpenParse:
         assert sum(len(v) for v in tables[0].values()) > 20
 
 
+class TestFullTable:
+    """A process whose fd table is full: the open goes to Python, which drops the fd as
+    sysdig does (State.add_fd); tables and alerts as a replay of every event in Python."""
+
+    @staticmethod
+    def replay(path: Path, c: bool, max_fds: int):
+        from falcolib.cli.events_fast import make_printer
+        from falcolib.decode.event import Event
+        from falcolib.engine import Engine
+        from falcolib.rules import load_rules
+        from falcolib.scap.reader import ScapReader
+        from falcolib.state import State, wanted_types as state_types
+        from falcolib.state.groups import canonical
+        eng = Engine(load_rules([str(p) for p in OFFICIAL]))
+        types = eng.wanted_types(False, lean=True, high_volume=True)
+        alerts = []
+        with ScapReader(path) as r:
+            state = State(r.snapshot(), max_fds=max_fds)
+            if c:
+                lean = state_types(False, canonical(eng.used_fields()))
+                assert make_printer(r, None, state, False, types, show=False, lean=lean,
+                                    scan=frozenset(eng.ruleset.evttypes()),
+                                    rules=eng.ruleset) is not None
+            for raw in r.events():
+                alerts += [a.rule for a in eng.process(state.process(Event(raw)))]
+        return alerts, {tid: {fd: (f.name, f.flags) for fd, f in t.fds.items()}
+                        for tid, t in state.threads.items()}
+
+    def test_same_as_python(self, zoo_capture, monkeypatch):
+        with_c(True, monkeypatch)
+        fast = self.replay(zoo_capture, True, 6)
+        pure = self.replay(zoo_capture, False, 6)
+        assert fast == pure
+        assert max(len(t) for t in fast[1].values()) == 6 and fast[0]
+
+
 def block_of(raw) -> bytes:
     """The event as the C loop reads it: a v2 block header, the cpu, the event."""
     data = bytes(raw.buf[raw.off:raw.off + raw.size])
