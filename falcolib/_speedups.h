@@ -1,8 +1,8 @@
 /*
  * What the files of falcolib._speedups share: the Printer object, the event
  * readers and the helpers both use (falcolib/_speedups.c holds the module and the
- * Printer loop, falcolib/_speedups_rules.c the open* exit parser and the rules
- * decided in C).
+ * Printer loop, falcolib/_speedups_open.c the open* exit parser,
+ * falcolib/_speedups_rules.c the rules decided in C).
  */
 #ifndef FALCOLIB_SPEEDUPS_H
 #define FALCOLIB_SPEEDUPS_H
@@ -119,7 +119,43 @@ set_slot(PyObject *obj, Py_ssize_t off, PyObject *v)
     return 0;
 }
 
-/* shared by the two files (defined in _speedups.c) */
+#define MAX_PATH_SYSDIG 1024       /* SCAP_MAX_PATH_SIZE (falcolib/state/paths.py MAX_PATH) */
+#define PATH_BUF (MAX_PATH_SYSDIG + 16)
+
+/* An open* exit parsed by _speedups_open.c (open_prepare, open_commit), which the rules
+ * of _speedups_rules.c read */
+struct OpenParse {
+    /* set up once (open_init) */
+    PyTypeObject *event_type;   /* falcolib.decode.event.Event: the kept enter */
+    Py_ssize_t off_ev_raw, off_ev_type, off_cwd, off_fd_dev, off_fd_ino, off_fd_nameraw;
+    long long max_fds, o_directory, fd_file, fd_dir;
+    /* the event prepared (between open_prepare and open_release) */
+    int ready;
+    const unsigned char *blk;   /* the event and thread prepared for */
+    PyObject *thread;
+    int adds;               /* an fd is added (fd >= 0 and a name source) */
+    int invalidate;         /* State.enter_event would clear lastevent_valid */
+    int set_ino;            /* parse_open_exit sets fi.ino */
+    int is_dir;
+    int64_t fd;
+    long long flags, dev, ino;
+    int has_exit_flags;     /* the exit's own flags parameter (evt.is_open_*) */
+    long long exit_flags;
+    PyObject *old;          /* the entry fd replaces (borrowed) or NULL */
+    int old_closing;        /* it is being closed: it is parked, as State.add_fd does */
+    char path[PATH_BUF];    /* fd.name */
+    Py_ssize_t pathlen;
+    const unsigned char *raw;   /* the name as passed (fd.nameraw), up to its NUL */
+    Py_ssize_t rawlen;
+    PyObject *enter;        /* the enter event ``raw`` may point into (a reference) */
+    Py_buffer enter_buf;
+    int have_buf;
+    PyObject *name_obj;     /* fd.name as a str, made when first needed */
+    PyObject *dir_obj, *file_obj, *raw_obj;
+};
+
+
+/* shared by the files (defined in _speedups.c) */
 int member_offset(PyTypeObject *type, const char *name, Py_ssize_t *off);
 int lookup_fd(Printer *self, PyObject *th, long long fdnum, PyObject **fd);
 PyObject *find_thread(Printer *self, int64_t tid);
@@ -127,12 +163,14 @@ int test_subject(Printer *self, int whose, int n, PyObject *thread, PyObject **o
 int wildcard(const char *p, Py_ssize_t pn, const char *s, Py_ssize_t sn);
 int plain_ascii(const char *s, Py_ssize_t n);
 
-/* defined in _speedups_rules.c */
+/* defined in _speedups_open.c */
 int open_init(Printer *self, PyObject *cfg);
 int open_prepare(Printer *self, const unsigned char *blk, PyObject *thread, unsigned char parser);
 int open_commit(Printer *self, PyObject *thread);
 void open_release(Printer *self);
 void open_free(Printer *self);
+
+/* defined in _speedups_rules.c */
 int rules_init(Printer *self, PyObject *spec);
 int rules_decide(Printer *self, const unsigned char *blk, uint64_t num, PyObject *thread);
 int rules_has(Printer *self, unsigned t);
