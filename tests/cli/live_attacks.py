@@ -91,6 +91,8 @@ for op in sys.argv[2:]:
         os.unlink(rest)
     elif kind == "unlinkat":
         os.unlink(rest, dir_fd=root)
+    elif kind == "chdir":
+        os.chdir(rest)
 """
 
 XRUN_C = r"""

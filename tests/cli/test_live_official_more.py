@@ -74,7 +74,7 @@ def rng(tmp_path_factory, podman_api):
 @pytest.fixture(scope="module")
 def boxes(rng, tmp_path_factory):
     """The container attacks, run once: {"main" | "net" | "tar" | "priv": container id}."""
-    _need("podman", "gcc")
+    _need("podman", "gcc", "busybox")
     tmp = tmp_path_factory.mktemp("containers")
     image = busybox_image(tmp)
     host = tmp / "hostdir"
@@ -715,6 +715,20 @@ class TestOtherSyscalls:
                        lambda f: f["evt.arg.path"] == path)
         assert a is not None
         assert a["output_fields"]["evt.type"] == "mkdirat"
+
+    def test_binary_dir_relative_rename(self, rng):
+        old, new = f"falcolib-{_marker()}", f"falcolib-{_marker()}"
+        a = rng.expect("Modify binary dirs",
+                       lambda: rng.in_tmpfs("/usr/bin", "chdir:/usr/bin", f"write:{old}",
+                                            f"rename:{old}:{new}"),
+                       lambda f: f["evt.type"] == "rename" and old in f["evt.args"])
+        assert a is not None
+
+    def test_binary_dir_relative_mkdir(self, rng):
+        name = f"falcolib-{_marker()}"
+        a = rng.expect("Mkdir binary dirs", lambda: rng.in_tmpfs("/usr/bin", "chdir:/usr/bin", f"mkdir:{name}"),
+                       lambda f: f["evt.arg.path"] == f"/usr/bin/{name}")
+        assert a is not None
 
     def test_file_below_dev_by_openat2(self, rng):
         path = f"/dev/falcolib-{_marker()}"
