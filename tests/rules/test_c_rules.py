@@ -225,6 +225,21 @@ class TestOpenParse:
             in_python = sum(seen.values())
             assert 0 < in_python < 30      # the declined ones only (odd bytes, no fd...)
 
+    @pytest.mark.parametrize("condition", [
+        "evt.type in (open, openat, openat2, creat) and evt.dir = < and proc.name = app",
+        "evt.type in (open, openat, openat2, creat) and proc.name in (bash, cat) and "
+        "fd.name startswith /etc",
+        "evt.type = openat and fd.name contains lib and proc.name != bash",
+    ])
+    def test_open_filters(self, condition, zoo_capture, monkeypatch):
+        """`falcolib events` filtering open* events themselves: the filter's proc checks
+        run in C before the parse, fd.name ones go to Python; lines as the reference's."""
+        from tests.test_speedups import events_output, reference
+        with_c(True, monkeypatch)
+        got = events_output([str(zoo_capture), condition, "-p", self.FMT], monkeypatch)
+        assert got == reference(zoo_capture, condition, self.FMT)
+        assert got.count(b"\n") >= 3
+
     def test_fd_tables_after_zoo(self, zoo_capture, monkeypatch):
         """The whole fd tables after the zoo, C loop against Python."""
         from falcolib.backend import open_backend
