@@ -20,9 +20,14 @@
  *      unknown thread on an event whose parsing would create it, ...).
  *      Lines are kept in an internal buffer: .write(bytes) appends the lines
  *      Python printed itself in between, .take() returns and clears it.
+ *      With a state, it also applies the state's bookkeeping and the parsers it
+ *      runs itself (close, read/write, and the open* exits of _speedups_open.c)
+ *      to the events Python is not handed, and, with ``rules``, keeps from Python
+ *      the open* exits every rule is FALSE on (_speedups_rules.c).
  *
  * Nothing here parses attacker-controlled strings beyond copying them: the
- * strings come from Python str objects already decoded by falcolib.
+ * strings come from Python str objects already decoded by falcolib (the open*
+ * parser copies paths from the events, into bounded buffers).
  */
 #include "_speedups.h"
 

@@ -9,6 +9,10 @@ when the run prints every event with a format of header and thread fields only
 Python still decodes, applies and prints every delivered event and any event the
 C loop declines (an unknown thread, a string needing escapes, an odd layout...).
 Lines from both go, in event order, into the printer's buffer.
+
+For ``falcolib run --capture`` (``replay_state``) the open* exits are parsed in C
+too, and the rules they meet are evaluated there first (``filter.c_rules``): an
+exit on which every rule is FALSE never reaches Python.
 """
 from __future__ import annotations
 
