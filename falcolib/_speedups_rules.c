@@ -16,7 +16,7 @@
 
 /* test fields and operators (falcolib/filter/c_rules.py gives the same numbers) */
 enum { RF_FD_NAME = 1, RF_FD_DIRECTORY, RF_FD_FILENAME, RF_FD_NAMERAW, RF_FD_TYPECHAR,
-       RF_FD_NUM, RF_EVT_NUM, RF_OPEN_FLAG, RF_COMM, RF_EXE };
+       RF_FD_NUM, RF_EVT_NUM, RF_OPEN_FLAG, RF_COMM, RF_EXE, RF_EVT_RAWRES, RF_EVT_RES };
 enum { OP_EQ = 1, OP_NE, OP_IN, OP_STARTSWITH, OP_ENDSWITH, OP_CONTAINS, OP_GLOB,
        OP_LT, OP_LE, OP_GT, OP_GE, OP_EXISTS };
 enum { N_TEST = 0, N_NOT = 1, N_AND = 2, N_OR = 3, N_CONST = 4 };
@@ -133,7 +133,7 @@ rules_init(Printer *self, PyObject *spec)
                               &tt->whose, &tt->n, &value))
             return -1;
         rs->ntests = i + 1;
-        if (tt->field < RF_FD_NAME || tt->field > RF_EXE || tt->op < OP_EQ || tt->op > OP_EXISTS ||
+        if (tt->field < RF_FD_NAME || tt->field > RF_EVT_RES || tt->op < OP_EQ || tt->op > OP_EXISTS ||
             tt->whose < 0 || tt->whose > 2 || tt->n < 0) {
             PyErr_SetString(PyExc_ValueError, "no such rule test");
             return -1;
@@ -152,7 +152,8 @@ rules_init(Printer *self, PyObject *spec)
         }
         Py_INCREF(value);
         tt->value = value;
-        int text = tt->field != RF_FD_NUM && tt->field != RF_EVT_NUM && tt->field != RF_OPEN_FLAG;
+        int text = tt->field != RF_FD_NUM && tt->field != RF_EVT_NUM &&
+                   tt->field != RF_OPEN_FLAG && tt->field != RF_EVT_RAWRES;
         if (text && tt->op != OP_IN && tt->op != OP_EXISTS && tt->s == NULL) {
             PyErr_SetString(PyExc_ValueError, "a string test needs a str");
             return -1;
@@ -271,6 +272,11 @@ fd_text(struct OpenParse *op, int field, const char **s, Py_ssize_t *n, PyObject
         *n = 1;
         *obj = NULL;
         return 1;
+    case RF_EVT_RES:      /* an open that added an fd succeeded */
+        *s = "SUCCESS";
+        *n = 7;
+        *obj = NULL;
+        return 1;
     case RF_FD_DIRECTORY:   /* fields/fd._dirname for files, the name for directories */
         *obj = &op->dir_obj;
         if (op->is_dir) {
@@ -322,6 +328,7 @@ run_test(Printer *self, RTest *tt, uint64_t num, PyObject *thread)
         return K_UNKNOWN;
     }
     case RF_FD_NUM:
+    case RF_EVT_RAWRES:   /* the fd the open returned (its "fd" parameter, >= 0 here) */
         return op->adds ? num_test(tt, op->fd) : K_UNKNOWN;
     case RF_COMM:
     case RF_EXE: {
@@ -343,7 +350,7 @@ run_test(Printer *self, RTest *tt, uint64_t num, PyObject *thread)
         }
         return str_test(tt, s, n, v, PyUnicode_IS_ASCII(v));
     }
-    default: {   /* the fd the open adds */
+    default: {   /* the fd the open adds (and evt.res, SUCCESS then) */
         if (!op->adds)
             return K_UNKNOWN;
         const char *s;

@@ -14,7 +14,8 @@ flags (always false there). What C tests: ``fd.name``, ``fd.directory``,
 ``fd.filename``, ``fd.nameraw``, ``fd.typechar`` (``=``, ``!=``, ``in``,
 ``startswith``, ``endswith``, ``contains``, ``glob`` without ranges/escapes,
 ``exists``); ``fd.num`` and ``evt.num`` (``=``, ``!=``, ``<``, ``<=``, ``>``,
-``>=``, ``in``, ``exists``); ``evt.is_open_read``/``evt.is_open_write``
+``>=``, ``in``, ``exists``), ``evt.rawres`` (the fd) and ``evt.res``
+(``SUCCESS``) of an open that added an fd; ``evt.is_open_read``/``evt.is_open_write``
 (``=``/``!=`` true/false); ``proc.name``, ``proc.exe``, ``proc.pname``,
 ``proc.pexe``, ``proc.aname[N]``, ``proc.aexe[N]`` (the string operators). A
 missing value makes a comparison false, as the compiled matcher does. Every
@@ -30,7 +31,7 @@ from falcolib.filter.operators import Operator
 N_TEST, N_NOT, N_AND, N_OR, N_CONST = 0, 1, 2, 3, 4
 FALSE, TRUE, UNKNOWN = 0, 1, 2
 (RF_FD_NAME, RF_FD_DIRECTORY, RF_FD_FILENAME, RF_FD_NAMERAW, RF_FD_TYPECHAR, RF_FD_NUM,
- RF_EVT_NUM, RF_OPEN_FLAG, RF_COMM, RF_EXE) = range(1, 11)
+ RF_EVT_NUM, RF_OPEN_FLAG, RF_COMM, RF_EXE, RF_EVT_RAWRES, RF_EVT_RES) = range(1, 13)
 _OPS = {Operator.EQ: 1, Operator.NE: 2, Operator.IN: 3, Operator.STARTSWITH: 4,
         Operator.ENDSWITH: 5, Operator.CONTAINS: 6, Operator.GLOB: 7, Operator.LT: 8,
         Operator.LE: 9, Operator.GT: 10, Operator.GE: 11, Operator.EXISTS: 12}
@@ -178,6 +179,11 @@ def leaf(node, t: int, prog: Program):
         return _open_flag(node, t, prog)
     if name in _FD and ref.arg is None and _is_catalogued(name, "falcolib.fields.fd", _FD[name][1]):
         return _string_test(node, _FD[name][0], 0, 0, prog)
+    if name in ("evt.rawres", "evt.res") and ref.arg is None and _res_is_fd(t) and \
+            _is_catalogued(name, "falcolib.fields.evt", name.replace(".", "_")):
+        if name == "evt.res":
+            return _string_test(node, RF_EVT_RES, 0, 0, prog)
+        return _number_test(node, RF_EVT_RAWRES, prog)
     if name in ("fd.num", "evt.num") and ref.arg is None and _is_catalogued(
             name, "falcolib.fields.fd" if name == "fd.num" else "falcolib.fields.evt_time",
             "fd_num" if name == "fd.num" else "evt_num"):
@@ -205,6 +211,16 @@ def _is_catalogued(name: str, module: str, func: str) -> bool:
     ex = f.extract
     return getattr(ex, "__module__", None) == module and getattr(ex, "__name__", None) == func \
         and not f.binder
+
+
+def _res_is_fd(t: int) -> bool:
+    """Whether evt.res/evt.rawres read the exit's first parameter, its "fd" (fields/evt._res:
+    no "res" parameter, an fd-creating exit), which C has as the fd it adds."""
+    from falcolib.decode.table import EVENTS
+    from falcolib.fields.evt import EF
+    info = EVENTS[t]
+    return t % 2 == 1 and info.index("res") is None and bool(info.flags & EF["EF_CREATES_FD"]) \
+        and info.index("fd") == 0
 
 
 def _proc_catalogued(name: str) -> bool:

@@ -374,10 +374,15 @@ def per_rule_printers(ruleset, state):
     return out
 
 
+def default_rules() -> list[str]:
+    import falcolib.rules as R
+    return [str(p) for p in sorted((Path(R.__file__).parent / "default").glob("*.yaml"))]
+
+
 class TestKleene:
-    """The three-valued verdict C gives each official rule on each open* exit of the shared
-    captures and the zoo, before the state saw it: FALSE only where Python's matcher is
-    False, TRUE only where it is True."""
+    """The three-valued verdict C gives each official (and default) rule on each open* exit
+    of the shared captures and the zoo, before the state saw it: FALSE only where Python's
+    matcher is False, TRUE only where it is True."""
 
     @pytest.mark.parametrize("cap", ["zoo", *[c.name for c in CAPTURES]])
     def test_verdicts(self, cap, zoo_capture, v2):
@@ -388,7 +393,7 @@ class TestKleene:
         from falcolib.scap.reader import ScapReader
         from falcolib.state import State
         path = capture(cap, zoo_capture, v2)
-        ruleset = load_rules([str(p) for p in OFFICIAL])
+        ruleset = load_rules([str(p) for p in OFFICIAL] + default_rules())
         verdicts = collections.Counter()
         with ScapReader(path) as r:
             state = State(r.snapshot())
@@ -445,6 +450,11 @@ class TestFolding:
         assert tree == 2
         tree, _ = self._tree("fd.name glob '/etc/[a-z]*'", "PPME_SYSCALL_OPEN_X")
         assert tree == 2
+
+    def test_result_fields(self):
+        tree, prog = self._tree("evt.rawres >= 0 and evt.res = SUCCESS", "PPME_SYSCALL_OPENAT_2_X")
+        assert tree == ("and", [("test", 0), ("test", 1)])
+        assert [t[0] for t in prog.tests] == [11, 12]
 
     def test_kleene_and_or(self):
         tree, _ = self._tree("proc.cmdline contains x and evt.type = creat",
