@@ -203,6 +203,7 @@ def iter_views(backend, *, state: State | None = None, types: frozenset[int] | N
     (with ``visible_only``, only those ``sysdig -r`` would print: see ``shown_views``)."""
     if state is None:
         state = State(backend.snapshot())
+        state.containers.describe = getattr(backend, "describe_container", None)
     if visible_only:
         views = shown_views(backend, state=state)
         if types is None:
@@ -393,6 +394,7 @@ class Engine:
             state = State(backend.snapshot(),
                           enterless=getattr(backend, "exits_carry_params", False),
                           live=getattr(backend, "live", False))
+            state.containers.describe = getattr(backend, "describe_container", None)
         process = state.process
         index = self.ruleset.runner
         by_type: list = [None] * 65536   # evt type -> its runner: [sequence, rules, countdown]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 
 import json
+import time
 
 import attrs
 import cachetools
@@ -195,10 +196,22 @@ def _from_cgroups(cgroups) -> tuple[str, int] | None:
 
 
 class ContainerTable:
-    """Known containers by id, bounded (least recently used leave first)."""
+    """Known containers by id, bounded (least recently used leave first).
+
+    ``describe`` (set by a live run: the backend's ``describe_container``) names a
+    container first seen in an event's cgroups: (short id, runtime name) ->
+    ContainerRecord or None.
+    A container it cannot name yet (the runtime has not written it down) is asked again
+    on a later event, at most DESCRIBE_TRIES times and once per DESCRIBE_RETRY_NS."""
+
+    DESCRIBE_TRIES = 4
+    DESCRIBE_RETRY_NS = 500_000_000
 
     def __init__(self, maxsize: int = 4096):
         self._by_id: cachetools.LRUCache = cachetools.LRUCache(maxsize)
+        self.describe = None
+        # short id -> (tries, monotonic ns of the last) for containers not named yet
+        self._unnamed: cachetools.LRUCache = cachetools.LRUCache(256)
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -220,4 +233,26 @@ class ContainerTable:
         cid, ctype = found
         if self._by_id.get(cid) is None:
             self._by_id[cid] = ContainerInfo(cid, ctype)
+            if self.describe is not None:
+                self._unnamed[cid] = (0, 0)
+        if self.describe is not None and cid in self._unnamed:
+            self._name(cid)
         return cid
+
+    def _name(self, cid: str) -> None:
+        tries, last = self._unnamed[cid]
+        now = time.monotonic_ns()
+        if tries and now - last < self.DESCRIBE_RETRY_NS:
+            return
+        rec = self.describe(cid, self._by_id[cid].type_name)
+        if rec is not None:
+            info = ContainerInfo.from_record(rec)
+            old = self._by_id.get(cid)
+            if old is not None:
+                info.type = old.type   # the cgroup layout's runtime, as sysdig reports it
+            self._by_id[cid] = info
+            del self._unnamed[cid]
+        elif tries + 1 >= self.DESCRIBE_TRIES:
+            del self._unnamed[cid]
+        else:
+            self._unnamed[cid] = (tries + 1, now)

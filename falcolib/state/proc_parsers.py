@@ -248,6 +248,12 @@ def parse_execve_exit(state, evt, view) -> None:
                     t.exepath = concatenate(state.cwd(t), path)
             else:
                 t.exepath = _execveat_path(state, t, enter)
+    if state.live and evt.nparams > 27:
+        # live, as current libs: the kernel's own path of the executed file (symlinks
+        # resolved, "memfd:NAME" for a memfd) wins over the enter's reconstruction
+        trusted = _s(evt, 27)
+        if trusted:
+            t.exepath = trusted
     if vpgid_i is not None:
         t.vpgid = _v(evt, vpgid_i, 0)
     n = evt.nparams

@@ -43,7 +43,8 @@ class Monitor:
                     and (where is None or where(a["output_fields"]))]
             if hits:
                 return hits[0]
-        pytest.fail(f"no alert of {rule!r} within {timeout}s")
+        seen = [a["output_fields"] for a in self.alerts if a["rule"] == rule][:3]
+        pytest.fail(f"no alert of {rule!r} within {timeout}s (of this rule: {seen})")
 
     def stop(self) -> str:
         self.proc.send_signal(signal.SIGINT)

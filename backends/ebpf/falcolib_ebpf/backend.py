@@ -240,6 +240,11 @@ class EbpfBackend:
                 self._queued -= len(chunk)
 
     # -- state and counters ----------------------------------------------------
+    def describe_container(self, short_id: str, runtime: str):
+        """A container first seen in an event, named by its runtime (the State asks)."""
+        from falcolib_ebpf.containers import describe_container
+        return describe_container(short_id, runtime)
+
     def snapshot(self) -> StateSnapshot:
         return self._snapshot
 

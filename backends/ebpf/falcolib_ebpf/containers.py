@@ -3,13 +3,17 @@
 A process's cgroup path says which container it runs in (docker, podman's
 libpod, containerd/CRI, cri-o). The Docker-compatible HTTP API on a unix
 socket (docker, or ``podman system service``) adds name, image, labels,
-mounts and privilege. The API is optional: without it containers are
-still known by id and runtime.
+mounts and privilege. The API is optional: without it, podman's
+own records on disk (``containers.json`` and each container's OCI
+``config.json`` in its storage) still give name, image, privilege, bind
+mounts and host namespaces; other runtimes are then known by id only.
 """
 from __future__ import annotations
 
 import http.client
+import glob
 import json
+import os
 import re
 import socket
 from typing import Iterable
@@ -26,6 +30,9 @@ _CGROUP_PATTERNS = (
 )
 API_SOCKETS = (("podman", "/run/podman/podman.sock"), ("docker", "/var/run/docker.sock"))
 MAX_INSPECT = 256  # containers inspected per scan (bounded work)
+STORAGE_CONF = "/etc/containers/storage.conf"
+GRAPHROOT = "/var/lib/containers/storage"   # podman's default (root)
+MAX_JSON_BYTES = 16 << 20                   # a storage file larger than this is not read
 
 
 def container_of(cgroups: Iterable[str]) -> tuple[str, str] | None:
@@ -113,5 +120,105 @@ def describe(found: dict[str, str], *, sockets=API_SOCKETS, timeout: float = 1.0
                 out[cid] = _record(found[cid], info)
     for cid, runtime in found.items():
         if cid not in out:
-            out[cid] = ContainerRecord(id=cid[:12], type=runtime)
+            rec = podman_record(cid, podman_graphroot()) if runtime == "podman" and sockets else None
+            out[cid] = rec or ContainerRecord(id=cid[:12], type=runtime)
     return list(out.values())
+
+
+def describe_container(short_id: str, runtime: str, *, sockets=API_SOCKETS,
+                       graphroot: str | None = None, timeout: float = 0.5) -> ContainerRecord | None:
+    """The record of one container first seen live (``short_id``: the 12 hex digits of
+    its cgroup path), or None when nothing names it (yet): the runtime's API if served,
+    else podman's storage."""
+    for api_runtime, path in sockets:
+        if runtime not in (api_runtime, "docker") or not os.path.exists(path):
+            continue
+        try:
+            info = _get_json(path, f"/containers/{short_id}/json", timeout)
+        except (OSError, http.client.HTTPException, ValueError):
+            continue
+        if info:
+            return _record(runtime, info)
+    if runtime == "podman":
+        return podman_record(short_id, graphroot or podman_graphroot())
+    return None
+
+
+def podman_graphroot(conf: str = STORAGE_CONF) -> str:
+    """podman's storage root: ``graphroot`` of storage.conf, else the default."""
+    try:
+        with open(conf, encoding="utf-8", errors="replace") as fh:
+            text = fh.read(1 << 20)
+    except OSError:
+        return GRAPHROOT
+    m = re.search(r'^\s*graphroot\s*=\s*"([^"]+)"', text, re.MULTILINE)
+    return m.group(1) if m else GRAPHROOT
+
+
+def _read_json(path: str):
+    try:
+        if os.stat(path).st_size > MAX_JSON_BYTES:
+            return None
+        with open(path, "rb") as fh:
+            return json.loads(fh.read(MAX_JSON_BYTES))
+    except (OSError, ValueError):
+        return None
+
+
+def podman_record(short_id: str, graphroot: str = GRAPHROOT) -> ContainerRecord | None:
+    """A podman container's record from its storage (``<driver>-containers``): the
+    container list for name and image, its OCI config for privilege, mounts and
+    namespaces."""
+    if not re.fullmatch(r"[0-9a-f]{12,64}", short_id):
+        return None
+    for listing in sorted(glob.glob(os.path.join(glob.escape(graphroot), "*-containers",
+                                                 "containers.json"))):
+        entries = _read_json(listing)
+        if not isinstance(entries, list):
+            continue
+        for entry in entries:
+            if isinstance(entry, dict) and str(entry.get("id", "")).startswith(short_id):
+                return _podman_entry(entry, os.path.dirname(listing), graphroot)
+    return None
+
+
+def _podman_entry(entry: dict, base: str, graphroot: str) -> ContainerRecord:
+    full_id = str(entry["id"])
+    try:
+        meta = json.loads(entry.get("metadata") or "{}")
+    except ValueError:
+        meta = {}
+    meta = meta if isinstance(meta, dict) else {}
+    names = entry.get("names") or []
+    name = str(meta.get("name") or (names[0] if names else ""))
+    image = str(meta.get("image-name") or "")
+    repo, tag = image, ""
+    if ":" in image.rsplit("/", 1)[-1]:
+        repo, _, tag = image.rpartition(":")
+    config = _read_json(os.path.join(base, full_id, "userdata", "config.json"))
+    config = config if isinstance(config, dict) else {}
+    notes = config.get("annotations") or {}
+    privileged = None
+    if isinstance(notes, dict) and "io.podman.annotations.privileged" in notes:
+        privileged = str(notes["io.podman.annotations.privileged"]).upper() == "TRUE"
+    mounts = []
+    for m in config.get("mounts") or ():
+        if not isinstance(m, dict):
+            continue
+        source, options = str(m.get("source", "")), m.get("options") or []
+        # the user's binds and volumes, as `podman inspect` lists them: not the
+        # container's own files (hosts, hostname, shm...) under podman's storage
+        if "bind" not in options and "rbind" not in options:
+            continue
+        if source.startswith((graphroot, "/run/containers/", "/var/run/containers/")):
+            continue
+        mounts.append((source, str(m.get("destination", "")), "", "ro" not in options))
+    linux = config.get("linux") or {}
+    spaces = {str(n.get("type")) for n in (linux.get("namespaces") or ()) if isinstance(n, dict)}
+    image_id = str(meta.get("image-id") or entry.get("image") or "")
+    return ContainerRecord(
+        id=full_id[:12], type="podman", name=name, image=image, image_id=image_id[:12],
+        image_repo=repo, image_tag=tag, privileged=privileged, mounts=tuple(mounts),
+        host_pid=("pid" not in spaces) if spaces else None,
+        host_network=("network" not in spaces) if spaces else None,
+        host_ipc=("ipc" not in spaces) if spaces else None)

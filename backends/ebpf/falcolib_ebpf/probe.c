@@ -639,6 +639,23 @@ static __always_inline u64 ns_time(u64 base, u32 sec_off, u32 nsec_off) {
     return (u64)sec * 1000000000ULL + nsec;
 }
 
+/* PPM_EXE_UPPER_LAYER or PPM_EXE_LOWER_LAYER for an exe on overlayfs (a container's
+ * image is the lower layer; a file written in the container is on the upper one), as
+ * the libs drivers decide it: the overlay inode's upper dentry has an inode */
+static __always_inline u32 exe_layer(u64 dentry) {
+    if (!O_OVL_UPPER || !dentry)
+        return 0;
+    u64 sb = RDP(dentry, O_DENTRY_SB);
+    if (!sb || RDP(sb, O_SB_MAGIC) != 0x794c7630ULL)             /* OVERLAYFS_SUPER_MAGIC */
+        return 0;
+    u64 vfs_inode = RDP(dentry, O_DENTRY_INODE);
+    u64 upper = vfs_inode ? RDP(vfs_inode, O_OVL_UPPER) : 0;
+    u64 upper_inode = upper ? RDP(upper, O_DENTRY_INODE) : 0;
+    if (upper_inode && RDP(upper_inode, O_INODE_INO))
+        return 1 << 1;                                           /* PPM_EXE_UPPER_LAYER */
+    return 1 << 3;                                               /* PPM_EXE_LOWER_LAYER */
+}
+
 /* execve/execveat exit parameters 15.. (env .. gid) */
 static __always_inline void put_execve_tail(struct evb *e, u64 *comp, u64 task, u64 mm) {
     u64 cred = RDP(task, O_TASK_CRED);
@@ -658,6 +675,7 @@ static __always_inline void put_execve_tail(struct evb *e, u64 *comp, u64 task, 
         u32 iuid = RDK(u32, inode, O_INODE_UID);
         if ((mode & 02) || (iuid == euid && (mode & 0200)) || euid == 0)
             flags |= 1 << 0;                                     /* PPM_EXE_WRITABLE */
+        flags |= exe_layer(dentry);
     }
     put_mm_area(e, mm, O_MM_ENV_START, O_MM_ENV_END, 0);         /* env */
     put_u32(e, task_tty(task));                                  /* tty */

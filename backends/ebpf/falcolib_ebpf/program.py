@@ -70,6 +70,9 @@ _OFFSETS = {
     "O_INODE_MTIME_SEC": ("inode", "i_mtime_sec|__i_mtime.tv_sec|i_mtime.tv_sec"),
     "O_INODE_MTIME_NSEC": ("inode", "i_mtime_nsec|__i_mtime.tv_nsec|i_mtime.tv_nsec"),
     "O_SB_DEV": ("super_block", "s_dev"),
+    "O_SB_MAGIC": ("super_block", "s_magic"),
+    "O_DENTRY_SB": ("dentry", "d_sb"),
+    "O_DENTRY_INODE": ("dentry", "d_inode"),
     "O_FILES_FDT": ("files_struct", "fdt"),
     "O_FDT_MAX_FDS": ("fdtable", "max_fds"),
     "O_FDT_FD": ("fdtable", "fd"),
@@ -121,6 +124,11 @@ def kernel_offsets(btf: Btf) -> dict[str, int]:
         else:
             raise BtfError(f"kernel BTF lacks {struct_name}.{paths}")
     out["UPID_SIZE"] = btf.struct_size("upid")
+    # an overlayfs inode's upper dentry follows its VFS inode (struct ovl_inode); 0: no
+    # overlayfs in the kernel's BTF, the exe layer flags stay unset
+    out["O_OVL_UPPER"] = (btf.offset("ovl_inode", "__upperdentry") - btf.offset("ovl_inode", "vfs_inode")
+                          if btf.has("ovl_inode", "__upperdentry") and btf.has("ovl_inode", "vfs_inode")
+                          else 0)
     return out
 
 
@@ -178,6 +186,7 @@ def handlers() -> list[str]:
     of the syscalls whose enter event is taken at entry, and the process-exit handler."""
     out = [S.handler_name(sc) for sc in S.SYSCALLS]
     out += [S.enter_handler_name(sc) for sc in S.SYSCALLS if sc.enter_tracepoints]
+    out += [S.raw_handler_name(sc) for sc in S.SYSCALLS if sc.raw_nr]
     return out + ["fx_procexit"]
 
 
@@ -213,6 +222,8 @@ class ProbeProgram:
         if name == "procexit":
             return [("sched:sched_process_exit", "fx_procexit")]
         sc = S.BY_NAME[name]
+        if sc.raw_nr and not _has_tracepoint(sc.exit_tracepoints[0]):
+            return [(S.RAW_EXIT, S.raw_handler_name(sc))]
         hooks = [(tp, S.handler_name(sc)) for tp in sc.exit_tracepoints]
         hooks += [(tp, S.enter_handler_name(sc)) for tp in sc.enter_tracepoints]
         return hooks
@@ -251,6 +262,14 @@ class ProbeProgram:
         _close_all(list(self._attached.values()))
         self._attached.clear()
         _close_all(self.loaded.fds(), threads=1)
+
+
+def _has_tracepoint(tracepoint: str) -> bool:
+    try:
+        bpfsys.tracepoint_id(tracepoint)
+    except OSError:
+        return False
+    return True
 
 
 def _close_all(fds: list[int], threads: int = 8) -> None:

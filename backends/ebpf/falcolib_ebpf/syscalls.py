@@ -42,6 +42,7 @@ OPS = {
     "tuple_in": "put_tuple(e, fd_to_sock(h.task, (s32)ARG(&h, {a})), 1);",
     "tuple_res": "put_tuple(e, fd_to_sock(h.task, h.ret), 1);",
     "sockaddr": "put_usockaddr(e, ARG(&h, {u}), ARG(&h, {n}));",
+    "ubuf": "put_ubytes(e, ARG(&h, {u}), ARG(&h, {n}) < SNAPLEN ? ARG(&h, {n}) : SNAPLEN);",
     "rdata": "put_ubytes(e, ARG(&h, {a}), h.ret > 0 ? (h.ret < SNAPLEN ? h.ret : SNAPLEN) : 0);",
     "how_flags": "{{ u64 v_ = 0; bpf_probe_read_user(&v_, 8, (void *)ARG(&h, {a})); put_u32(e, open_flags(v_)); }}",
     "how_mode": "{{ u64 v_[2] = {{}}; bpf_probe_read_user(&v_, 16, (void *)ARG(&h, {a})); "
@@ -67,7 +68,7 @@ OPS = {
 }
 
 # argument forms of the ops that take more than one value
-_MULTI = {"omode": ("f", "m"), "sockaddr": ("u", "n"), "ufd": ("u", "i")}
+_MULTI = {"omode": ("f", "m"), "sockaddr": ("u", "n"), "ufd": ("u", "i"), "ubuf": ("u", "n")}
 
 
 @attrs.frozen
@@ -78,6 +79,11 @@ class Syscall:
     tracepoints: tuple[str, ...] = ()   # exit tracepoints (default: syscalls:sys_exit_<name>)
     enter_tracepoints: tuple[str, ...] = ()  # enter event emitted at syscall entry instead
     clone_flags: str = "0"         # C expression of the raw clone flags (clone family)
+    # x86_64 syscall number: where the kernel has no syscalls:sys_exit_<name> tracepoint
+    # (init_module without CONFIG_MODULES: the call still exists and fails with ENOSYS,
+    # and Falco, hooked on raw_syscalls, still sees it), the exit is taken from
+    # raw_syscalls:sys_exit, filtered on this number
+    raw_nr: int = 0
 
     @property
     def exit_tracepoints(self) -> tuple[str, ...]:
@@ -145,6 +151,9 @@ SYSCALLS: tuple[Syscall, ...] = (
     _s("umount", 258, "u32:1", 259, "res ustr:0", tracepoints=("syscalls:sys_exit_umount",)),
     _s("bpf", 296, "i64:0", 297, "bpf_res"),
     _s("userfaultfd", 320, "", 321, "res oflags:0"),
+    # kernel module loading (event codes of the current libs; sysdig 0.29 has none)
+    _s("init_module", 410, "", 411, "res ubuf:0,1 i64:1 ustr:2", raw_nr=175),
+    _s("finit_module", 412, "", 413, "res fd:0 ustr:1 u32:2", raw_nr=313),
     # fd-creating calls the state engine follows
     _s("pipe", 60, "", 61, "res ufd:0,0 ufd:0,1 pipe_ino:0",
        tracepoints=("syscalls:sys_exit_pipe", "syscalls:sys_exit_pipe2")),
@@ -218,6 +227,14 @@ def enter_handler_name(sc: Syscall) -> str:
     return f"fe_{sc.name}"
 
 
+def raw_handler_name(sc: Syscall) -> str:
+    """The handler for raw_syscalls:sys_exit (``Syscall.raw_nr``)."""
+    return f"fr_{sc.name}"
+
+
+RAW_EXIT = "raw_syscalls:sys_exit"
+
+
 def generate_c(slots: dict[str, int]) -> str:
     """One exit handler per syscall (and an enter handler where the table says so)."""
     out = []
@@ -228,8 +245,15 @@ def generate_c(slots: dict[str, int]) -> str:
         enter_c = "" if sc.enter_tracepoints else (
             f"if (h.flags & F_ENTER) {{ {_event_c(ecode, len(eops), eops, sc)} }}")
         exit_c = _event_c(xcode, exit_nparams(sc), xops, sc)
-        out.append(f"""
-int {handler_name(sc)}(void *ctx) {{
+        names = [(handler_name(sc), "")]
+        if sc.raw_nr:
+            # raw_syscalls:sys_exit's id (a long at 8) and the per-syscall tracepoint's
+            # __syscall_nr (an int at 8) read the same on x86_64
+            names.append((raw_handler_name(sc), f"if (RDK(s32, ctx, 8) != {sc.raw_nr}) return 0;"))
+        for fname, guard in names:
+            out.append(f"""
+int {fname}(void *ctx) {{
+    {guard}
     struct hctx h = {{}};
     if (!prologue(&h, ctx, {slot}))
         return 0;

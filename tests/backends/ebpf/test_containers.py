@@ -104,3 +104,37 @@ class TestContainerSnapshot:
             if service is not None:
                 service.terminate()
                 service.wait(timeout=10)
+
+
+class TestPodmanStorage:
+    """Without podman's API service, a container is named from podman's own storage."""
+
+    def test_privileged_container_with_bind(self, image, tmp_path):
+        from falcolib_ebpf.containers import describe_container
+        name = f"falcolib-disk-{uuid.uuid4().hex[:8]}"
+        cid = subprocess.run(RUN + ["-d", "--privileged", "--name", name, "-v", f"{tmp_path}:/data:ro",
+                                    image, "/bin/sleep", "30"],
+                             check=True, capture_output=True, text=True, timeout=120).stdout.strip()
+        try:
+            rec = describe_container(cid[:12], "podman", sockets=())
+            assert rec is not None
+            assert (rec.id, rec.type, rec.name, rec.image) == (cid[:12], "podman", name, image)
+            assert (rec.image_repo, rec.image_tag) == ("localhost/falcolib-busybox", "test")
+            assert rec.privileged is True
+            assert rec.mounts == ((str(tmp_path), "/data", "", False),)
+            assert (rec.host_pid, rec.host_network, rec.host_ipc) == (False, False, False)
+        finally:
+            subprocess.run(["podman", "rm", "-f", "-t", "0", cid], capture_output=True, timeout=60)
+
+    def test_plain_container_and_unknown_id(self, image):
+        from falcolib_ebpf.containers import describe_container
+        cid = subprocess.run(RUN + ["-d", image, "/bin/sleep", "30"], check=True, capture_output=True,
+                             text=True, timeout=120).stdout.strip()
+        try:
+            rec = describe_container(cid[:12], "podman", sockets=())
+            assert rec is not None and rec.privileged is False and rec.mounts == ()
+            assert rec.name   # podman's generated name
+        finally:
+            subprocess.run(["podman", "rm", "-f", "-t", "0", cid], capture_output=True, timeout=60)
+        assert describe_container("0123456789ab", "podman", sockets=()) is None
+        assert describe_container("../../etc/x", "podman", sockets=()) is None
