@@ -971,7 +971,8 @@ bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObje
             if (!self->fl_connected || nparams == 0 ||
                 26 + 2 * (Py_ssize_t)nparams + 8 > (Py_ssize_t)elen || rd16(ev + 26) != 8)
                 return 0;
-            connect = (int64_t)rd64(ev + 26 + 2 * (Py_ssize_t)nparams) >= 0;
+            /* (in sysdig's filter order a rejected event is never parsed: fl & 2) */
+            connect = !(fl & 2) && (int64_t)rd64(ev + 26 + 2 * (Py_ssize_t)nparams) >= 0;
         }
     }
     if (parser == 2) {

@@ -381,6 +381,31 @@ class TestSocketIo:
         assert got[0] == got[1] == [["4", c] for c in connected]
 
 
+class TestSocketIoFilterOrder:
+    """`falcolib events` parses reads and writes in sysdig's filter order: one the filter
+    rejects is never parsed, so its socket stays unconnected, in C as in Python."""
+
+    @pytest.mark.parametrize("condition, shown", [
+        ("evt.type = fstat and evt.dir = <", ["false", "false"]),
+        ("(evt.type = fstat or evt.type = write) and evt.dir = <",
+         ["false", "true", "true", "true"]),
+        ("(evt.type = fstat and evt.dir = <) or (evt.type = write and evt.dir = >)",
+         ["false", "false", "false", "false"]),     # the enter passes, its exit does not
+    ])
+    def test_rejected_write_not_parsed(self, condition, shown, tmp_path, monkeypatch):
+        h = Host()
+        p = h.process("bash").spawn("app")
+        h._emit("PPME_SOCKET_SOCKET_E", p.pid, 2, 2, 0)        # AF_INET, SOCK_DGRAM
+        h._emit("PPME_SOCKET_SOCKET_X", p.pid, 5, 2, 2, 0, 0)
+        for _ in range(2):
+            h._emit("PPME_SYSCALL_FSTAT_E", p.pid, 5)
+            h._emit("PPME_SYSCALL_FSTAT_X", p.pid, 0, 5)
+            h._emit("PPME_SYSCALL_WRITE_E", p.pid, 5, 4)
+            h._emit("PPME_SYSCALL_WRITE_X", p.pid, 4, b"ping", 5, 4)
+        got = same_as_reference(h, tmp_path, monkeypatch, condition, "%fd.connected")
+        assert got.decode().split() == shown
+
+
 class TestTruncated:
     """A capture cut short: every line before the cut is printed (C or Python, filter or
     not), then the one-line error, as sysdig prints its lines before giving up."""
