@@ -47,10 +47,11 @@ class TestNoSilentLoss:
         x = st.extra
         assert st.dropped_kernel > 0
         assert st.dropped_kernel == sum(st.per_cpu_drops.values()) == x["kernel_ring_full"]
-        # one exit event per record: every hook run is emitted, dropped or filtered
+        # one exit event per record: every run of a switched-on hook is emitted, dropped or
+        # filtered (hooks still attached after the run muted them count apart, as
+        # kernel_filtered_type, so the sum holds however busy the host is)
         assert x["kernel_seen"] == (x["kernel_records"] + x["kernel_ring_full"] + x["kernel_too_big"]
-                                    + x["kernel_filtered_self"] + x["kernel_filtered_failed"]
-                                    + x["kernel_filtered_type"])
+                                    + x["kernel_filtered_self"] + x["kernel_filtered_failed"])
         assert read + st.dropped_queue == x["kernel_records"] == st.events_read + st.dropped_queue
 
     def test_queue_overflow_is_counted(self):
