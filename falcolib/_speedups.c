@@ -242,7 +242,7 @@ init_state(Printer *self, PyObject *state, PyObject *kinds, PyObject *flags, PyO
 }
 
 /* parsers: one byte per type (1 close enter, 2 close exit, 3 a read/write exit whose
- * parser only marks sockets connected, 4-8 open* exits: _speedups_rules.c); fd_flags:
+ * parser only marks sockets connected, 4-8 open* exits: _speedups_open.c); fd_flags:
  * the FdInfo flag values (close in progress, close canceled), the parked fd number, the
  * two ip socket types and, optionally, the connected, pending and failed flags (without
  * them, reads and writes on ip sockets go to Python) */
@@ -981,7 +981,9 @@ bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObje
             return 0;
         res = (int64_t)rd64(ev + 26 + 2 * (Py_ssize_t)nparams);
     }
-    if (parser >= 4 && parser <= 8) {   /* open* exits: _speedups_rules.c */
+    if (parser >= 4 && parser <= 8) {   /* open* exits: _speedups_open.c */
+        if (fl & 2)
+            return 0;   /* (they modify the state: never deferred; Python would say) */
         int r = open_prepare(self, blk, th, parser);
         if (r <= 0)
             return r;

@@ -16,6 +16,8 @@ exit on which every rule is FALSE never reaches Python.
 """
 from __future__ import annotations
 
+import functools
+
 from falcolib.decode.visibility import CONTAINER_TYPES
 
 _NO_PLAN: list = []
@@ -50,7 +52,8 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
     n = reader.max_type
     deliver = deliver if deliver is not None else frozenset()
     lean = deliver if lean is None else lean
-    in_c = _c_parsed().keys() & lean if state is not None else frozenset()
+    in_c = {t for t in _c_parsed().keys() & lean if _c_handler_ok(state, t)} \
+        if state is not None else frozenset()
     python = set(CONTAINER_TYPES)
     checked = set()
     program = None
@@ -171,6 +174,7 @@ def _kept(data: bytes, ts: int, tid: int, etype: int, nparams: int, cpu: int, nu
                                           26, 0, num)))
 
 
+@functools.lru_cache(maxsize=1)
 def _c_parsed() -> dict[int, int]:
     """The parsers falcolib/_speedups.c runs itself, by type: 1/2 close's enter and exit
     (fd_parsers.parse_close_enter/exit), 3 the read/write exits whose parser only marks an
@@ -190,6 +194,15 @@ def _c_parsed() -> dict[int, int]:
         elif e.enum in _OPEN_EXITS:
             out[t] = _OPEN_EXITS[e.enum]
     return out
+
+
+def _c_handler_ok(state, t: int) -> bool:
+    """Whether the state's parser of type ``t`` is still the one C mirrors (parsers 4-8:
+    fd_parsers.parse_open_exit); a state whose parser was replaced keeps it in Python."""
+    if _c_parsed()[t] < 4:
+        return True
+    from falcolib.state.fd_parsers import parse_open_exit
+    return t < len(state._handlers) and state._handlers[t] is parse_open_exit
 
 
 _OPEN_EXITS = {"PPME_SYSCALL_OPEN_X": 4, "PPME_SYSCALL_CREAT_X": 5, "PPME_SYSCALL_OPENAT_X": 6,
