@@ -242,7 +242,8 @@ init_state(Printer *self, PyObject *state, PyObject *kinds, PyObject *flags, PyO
 }
 
 /* parsers: one byte per type (1 close enter, 2 close exit, 3 a read/write exit whose
- * parser only marks sockets connected, 4-8 open* exits: _speedups_open.c); fd_flags:
+ * parser only marks sockets connected, 4-8 open* exits: _speedups_open.c, 9 sendto's
+ * enter on a known fd: nothing, 10 connect's enter: an IPv4 destination); fd_flags:
  * the FdInfo flag values (close in progress, close canceled), the parked fd number, the
  * two ip socket types and, optionally, the connected, pending and failed flags (without
  * them, reads and writes on ip sockets go to Python) */
@@ -259,7 +260,9 @@ init_parsers(Printer *self, PyObject *parsers, PyObject *fd_flags)
         return -1;
     if (copy_table(parsers, self->nactions, &self->parsers_tab) < 0 ||
         member_offset(self->fd_type, "flags", &self->off_fd_flags) < 0 ||
-        member_offset(self->fd_type, "type", &self->off_fd_type) < 0)
+        member_offset(self->fd_type, "type", &self->off_fd_type) < 0 ||
+        member_offset(self->fd_type, "dip", &self->off_fd_dip) < 0 ||
+        member_offset(self->fd_type, "dport", &self->off_fd_dport) < 0)
         return -1;
     self->remove_fd_later = PyObject_GetAttrString(self->state, "remove_fd_later");
     self->flush_pending = PyObject_GetAttrString(self->state, "flush_pending");
@@ -975,6 +978,24 @@ bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObje
             connect = !(fl & 2) && (int64_t)rd64(ev + 26 + 2 * (Py_ssize_t)nparams) >= 0;
         }
     }
+    const unsigned char *addr = NULL;   /* connect's enter: the AF_INET address it names */
+    if (parser == 9 && fd == NULL && !(fl & 2))
+        return 0;   /* sendto on an fd never seen: Python infers a UDP socket */
+    if (parser == 10 && fd != NULL && nparams >= 2 && !(fl & 2)) {
+        /* socket_parsers.parse_connect_enter: an AF_INET address sets the fd's type and
+         * destination; other families (unix names, IPv6 text) are Python's */
+        Py_ssize_t vals = 26 + 2 * (Py_ssize_t)nparams;
+        if (vals > (Py_ssize_t)elen)
+            return 0;
+        Py_ssize_t l0 = rd16(ev + 26), l1 = rd16(ev + 28);
+        if (vals + l0 + l1 > (Py_ssize_t)elen)
+            return 0;
+        if (l1 > 0) {
+            addr = ev + vals + l0;
+            if (addr[0] != 2 || l1 < 7)   /* PPM_AF_INET with its address and port */
+                return 0;
+        }
+    }
     if (parser == 2) {
         if (nparams == 0 || 26 + 2 * (Py_ssize_t)nparams + 8 > (Py_ssize_t)elen ||
             rd16(ev + 26) != 8)
@@ -1035,6 +1056,14 @@ bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObje
     if (connect) {
         long long nf = (fdflags & ~(self->fl_pending | self->fl_failed)) | self->fl_connected;
         if (nf != fdflags && set_slot(fd, self->off_fd_flags, PyLong_FromLongLong(nf)) < 0)
+            return -1;
+    }
+    if (addr != NULL) {   /* fi.type, fi.dip, fi.dport = IPv4, ip4(addr), port */
+        if (set_slot(fd, self->off_fd_type, PyLong_FromLongLong(self->sock4)) < 0 ||
+            set_slot(fd, self->off_fd_dip, PyUnicode_FromFormat(
+                "%u.%u.%u.%u", (unsigned)addr[1], (unsigned)addr[2], (unsigned)addr[3],
+                (unsigned)addr[4])) < 0 ||
+            set_slot(fd, self->off_fd_dport, PyLong_FromLong(rd16(addr + 5))) < 0)
             return -1;
     }
     if (parser >= 4 && parser <= 8) {

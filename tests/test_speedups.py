@@ -381,6 +381,78 @@ class TestSocketIo:
         assert got[0] == got[1] == [["4", c] for c in connected]
 
 
+def socket_host() -> Host:
+    """connect's and sendto's enters of every kind: an IPv4, IPv6, unix or empty address, a
+    short one, an fd never seen; sendto on a known socket and on an unknown fd."""
+    from falcolib.testing.events import sockaddr_in, sockaddr_un, socktuple_in, socktuple_un
+    h = Host()
+    p = h.process("bash").spawn("curl")
+    e = h._emit
+    pid = p.pid
+    cases = [(2, sockaddr_in("203.0.113.9", 443), socktuple_in("10.0.0.2", 40000, "203.0.113.9", 443)),
+             (10, sockaddr_in("2001:db8::1", 80), socktuple_in("2001:db8::2", 40001, "2001:db8::1", 80)),
+             (10, sockaddr_in("::ffff:192.0.2.7", 22), socktuple_in("::ffff:10.0.0.2", 40002, "::ffff:192.0.2.7", 22)),
+             (1, sockaddr_un("/run/x.sock"), socktuple_un(1, 2, "/run/x.sock")),
+             (2, b"", b""), (2, b"\x02\x01\x02", b"")]
+    for i, (dom, addr, tup) in enumerate(cases):
+        fd = 10 + i
+        e("PPME_SOCKET_SOCKET_E", pid, dom, 1, 0)
+        e("PPME_SOCKET_SOCKET_X", pid, fd, dom, 1, 0, 0)
+        e("PPME_SOCKET_CONNECT_E", pid, fd, addr)
+        e("PPME_SOCKET_CONNECT_X", pid, 0 if tup else -111, tup, fd, addr)
+        e("PPME_SYSCALL_WRITE_E", pid, fd, 4)
+        e("PPME_SYSCALL_WRITE_X", pid, 4, b"ping", fd, 4)
+    e("PPME_SOCKET_CONNECT_E", pid, 99, sockaddr_in("198.51.100.1", 25))   # fd never seen
+    e("PPME_SOCKET_CONNECT_X", pid, 0, socktuple_in("10.0.0.2", 40009, "198.51.100.1", 25), 99,
+      sockaddr_in("198.51.100.1", 25))
+    e("PPME_SOCKET_SOCKET_E", pid, 2, 2, 0)
+    e("PPME_SOCKET_SOCKET_X", pid, 30, 2, 2, 0, 0)
+    for fd in (30, 31):                                                  # known, unknown
+        tup = socktuple_in("10.0.0.2", 5353, "224.0.0.251", 5353)
+        e("PPME_SOCKET_SENDTO_E", pid, fd, 4, tup)
+        e("PPME_SOCKET_SENDTO_X", pid, 4, b"ping", fd, 4, tup)
+        e("PPME_SYSCALL_WRITE_E", pid, fd, 4)
+        e("PPME_SYSCALL_WRITE_X", pid, 4, b"ping", fd, 4)
+    return h
+
+
+NET_RULES = """
+- rule: net
+  desc: t
+  condition: evt.type in (connect, sendto, write) and evt.dir=<
+  output: "%fd.num %fd.name %fd.typechar %fd.cip %fd.sip %fd.cport %fd.sport %fd.rip %fd.rport %fd.l4proto %fd.connected"
+  priority: NOTICE
+"""
+
+
+class TestSocketEntersInC:
+    """connect's enter (an IPv4 destination) and sendto's enter (on a known socket) are
+    parsed in C, the other cases in Python: the fds are those of a pure-Python replay."""
+
+    def test_events(self, tmp_path, monkeypatch):
+        got = same_as_reference(
+            socket_host(), tmp_path, monkeypatch,
+            "evt.type in (connect, sendto, write) and evt.dir = <",
+            "%evt.num %evt.type %fd.num %fd.name %fd.typechar %fd.cip %fd.sip %fd.sport %fd.rip "
+            "%fd.l4proto")
+        assert got.count(b"\n") >= 10
+
+    def test_run(self, tmp_path, monkeypatch):
+        cap = tmp_path / "net.scap"
+        socket_host().write(cap)
+        rules = tmp_path / "rules.yaml"
+        rules.write_text(NET_RULES)
+        got = []
+        for enabled in (True, False):
+            with_c(enabled, monkeypatch)
+            raw = io.BytesIO()
+            monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, write_through=True))
+            assert main(["run", "--capture", str(cap), "--rules", str(rules)]) == 0
+            got.append(raw.getvalue())
+        assert got[0] == got[1]
+        assert b"203.0.113.9" in got[0] and got[0].count(b"\n") > 15
+
+
 class TestSocketIoFilterOrder:
     """`falcolib events` parses reads and writes in sysdig's filter order: one the filter
     rejects is never parsed, so its socket stays unconnected, in C as in Python."""

@@ -59,7 +59,7 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
     program = None
     if rules is not None and state is not None and not checks:
         from falcolib.filter import c_rules
-        program = c_rules.build(rules, {t for t in scan & in_c if _c_parsed()[t] >= 4})
+        program = c_rules.build(rules, {t for t in scan & in_c if _c_parsed()[t] in _OPENS})
     for t in deliver:
         if t in scan:
             if program is not None and t in program.roots:
@@ -76,7 +76,7 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
     parsers = bytearray(n)
     if state is not None:
         kinds, flags = state_tables(state, n, python,
-                                    {t for t in in_c if _c_parsed()[t] >= 4})
+                                    {t for t in in_c if _c_parsed()[t] in _OPENS})
         codes = _c_parsed()
         for t in in_c:
             if t < n:
@@ -108,7 +108,7 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
                               CANCELED_FD, fdinfo.FD_IPV4_SOCK, fdinfo.FD_IPV6_SOCK,
                               fdinfo.FLAGS_SOCKET_CONNECTED, fdinfo.FLAGS_CONNECTION_PENDING,
                               fdinfo.FLAGS_CONNECTION_FAILED)}
-        if any(parsers[t] >= 4 for t in in_c if t < n):
+        if any(parsers[t] in _OPENS for t in in_c if t < n):
             from falcolib.decode.event import Event
             from falcolib.state.fd_parsers import PPM_O_DIRECTORY
             extra["open"] = (Event, state.max_fds, PPM_O_DIRECTORY, fdinfo.FD_FILE_V2,
@@ -179,8 +179,10 @@ def _c_parsed() -> dict[int, int]:
     """The parsers falcolib/_speedups.c runs itself, by type: 1/2 close's enter and exit
     (fd_parsers.parse_close_enter/exit), 3 the read/write exits whose parser only marks an
     ip socket connected (socket_parsers._rw_exit without an address), 4-8 the open,
-    creat, openat, openat (2) and openat2 exits
-    (fd_parsers.parse_open_exit, in falcolib/_speedups_rules.c).
+    creat, openat, openat (2) and openat2 exits (fd_parsers.parse_open_exit, in
+    falcolib/_speedups_open.c), 9 sendto's enter on a known fd (parse_sendto_enter does
+    nothing then; C hands Python the others), 10 connect's enter (parse_connect_enter)
+    with an IPv4 address or none.
     tests/test_speedups.py compares them with Python's."""
     from falcolib.decode.table import EVENTS
     out = {}
@@ -193,18 +195,27 @@ def _c_parsed() -> dict[int, int]:
             out[t] = 3
         elif e.enum in _OPEN_EXITS:
             out[t] = _OPEN_EXITS[e.enum]
+        elif e.enum == "PPME_SOCKET_SENDTO_E":
+            out[t] = 9
+        elif e.enum == "PPME_SOCKET_CONNECT_E":
+            out[t] = 10
     return out
 
 
 def _c_handler_ok(state, t: int) -> bool:
     """Whether the state's parser of type ``t`` is still the one C mirrors (parsers 4-8:
-    fd_parsers.parse_open_exit); a state whose parser was replaced keeps it in Python."""
-    if _c_parsed()[t] < 4:
+    fd_parsers.parse_open_exit, 9/10 socket_parsers.parse_sendto_enter/connect_enter); a
+    state whose parser was replaced keeps it in Python."""
+    code = _c_parsed()[t]
+    if code < 4:
         return True
+    from falcolib.state import socket_parsers as SP
     from falcolib.state.fd_parsers import parse_open_exit
-    return t < len(state._handlers) and state._handlers[t] is parse_open_exit
+    want = {9: SP.parse_sendto_enter, 10: SP.parse_connect_enter}.get(code, parse_open_exit)
+    return t < len(state._handlers) and state._handlers[t] is want
 
 
+_OPENS = range(4, 9)   # the codes of the open* exit parsers (falcolib/_speedups_open.c)
 _OPEN_EXITS = {"PPME_SYSCALL_OPEN_X": 4, "PPME_SYSCALL_CREAT_X": 5, "PPME_SYSCALL_OPENAT_X": 6,
                "PPME_SYSCALL_OPENAT_2_X": 7, "PPME_SYSCALL_OPENAT2_X": 8}
 
