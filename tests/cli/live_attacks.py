@@ -9,8 +9,10 @@ busybox's own shell runs its applets through /proc/self/exe, so they would all b
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import signal
 import shutil
 import subprocess
 import sys
@@ -137,6 +139,44 @@ NPM_SCRIPT = "#!/bin/sh\n/bin/xrun /bin/nc -w 1 127.0.0.1 9\n"
 
 def run(argv, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, timeout=60, **kw)
+
+
+def marker() -> str:
+    """A fresh token that names one attack in its alert."""
+    return uuid.uuid4().hex[:10]
+
+
+@contextlib.contextmanager
+def live_range(work: Path, monitor_class):
+    """A monitor of the official files + TUNE (rule_matching=all), caught up, then stopped."""
+    tune = work / "tune.yaml"
+    tune.write_text(TUNE)
+    mon = monitor_class(*(RULES / f for f in OFFICIAL), tune, extra=("--set", "rule_matching=all"))
+    rng = Range(mon, work)
+    rng.sync()
+    yield rng
+    err = mon.stop()
+    assert mon.proc.returncode == 0, err
+
+
+@contextlib.contextmanager
+def podman_api():
+    """The podman API service (container name, image, labels, mounts, privilege) while in
+    the block, unless one already listens."""
+    if not shutil.which("podman") or os.path.exists(API_SOCKET):
+        yield
+        return
+    proc = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{API_SOCKET}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(50):
+        if os.path.exists(API_SOCKET):
+            break
+        time.sleep(0.1)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
 
 
 class Range:
