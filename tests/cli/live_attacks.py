@@ -1,4 +1,4 @@
-"""Tools for the live attacks on Falco's incubating and sandbox rules (test_live_official_more).
+"""Tools for the live attacks on Falco's incubating and sandbox rules (test_live_official_more*).
 
 A rules file tuning the official ones as a Falco user would (disabled rules enabled, template
 lists filled, one sentinel rule), ``Range``: a running monitor plus a work directory where
@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import signal
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -214,7 +214,8 @@ class Range:
                               where=lambda f: f.get("proc.cmdline") == f"true {arg}")
         time.sleep(0.3)   # events of another CPU's buffer
 
-    def alerts(self, rule: str, where) -> list[dict]:
+    def alerts(self, rule: str | None, where) -> list[dict]:
+        """The alerts so far of ``rule`` (None: any rule) whose output fields satisfy ``where``."""
         return [a for a in list(self.monitor.alerts)
                 if rule in (None, a["rule"]) and where(a["output_fields"])]
 
