@@ -258,6 +258,6 @@ def busybox_image(tmp: Path) -> str:
 
 
 def container(image: str, cidfile: Path, *argv: str, opts: tuple[str, ...] = ()) -> str:
-    """Run one container to completion; its short id."""
-    run([*PODMAN, "--cidfile", str(cidfile), *opts, image, *argv])
+    """Run one container, named like its cidfile, to completion; its short id."""
+    run([*PODMAN, "--cidfile", str(cidfile), "--name", cidfile.name, *opts, image, *argv])
     return cidfile.read_text().strip()[:12]

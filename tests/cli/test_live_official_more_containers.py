@@ -15,7 +15,7 @@ import shutil
 import pytest
 
 from .conftest import Monitor
-from .live_attacks import K8S_NS, busybox_image, container, live_range, podman_api
+from .live_attacks import K8S_NS, busybox_image, container, live_range, marker, podman_api
 
 pytestmark = pytest.mark.live
 
@@ -34,7 +34,7 @@ def rng(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def boxes(rng, tmp_path_factory):
-    """The container attacks, run once: {"main" | "net" | "tar" | "priv": container id}."""
+    """The container attacks, run once: {"main" | "net" | "tar" | "priv": (short id, name)}."""
     tmp = tmp_path_factory.mktemp("containers")
     image = busybox_image(tmp)
     host = tmp / "hostdir"
@@ -48,26 +48,29 @@ def boxes(rng, tmp_path_factory):
             "/bin/cp", "/bin/busybox", "/tmp/dropped", "--", "/bin/chmod", "755", "/tmp/dropped", "--",
             "/bin/sh", "-c", "echo x > /proc/self/fd/1", "--", "/bin/npm", "--",
             "/bin/cat", "/dev/sdz", "--", "/bin/cat", "/host/secret"]
+    tag = marker()
+    names = {w: tmp / f"falcolib-{w}-{tag}" for w in ("main", "net", "tar", "priv")}
     ids = {
-        "main": container(image, tmp / "main", "/bin/xrun", *main,
+        "main": container(image, names["main"], "/bin/xrun", *main,
                           opts=("-v", f"{host}:/host:ro", "--device", "/dev/null:/dev/sdz")),
-        "net": container(image, tmp / "net", "/bin/xrun",
+        "net": container(image, names["net"], "/bin/xrun",
                          "/bin/ip", "addr", "add", "169.254.169.254/32", "dev", "lo", "--",
                          "/bin/xrun", "-udp", "169.254.169.254", "80", "--",
                          "/bin/xrun", "-udp", "169.254.169.254", "31000",
                          opts=("--cap-add", "NET_ADMIN", "--label",
                                f"io.kubernetes.pod.namespace={K8S_NS}")),
-        "tar": container(image, tmp / "tar", "/bin/tar", "-cf", "/dev/null", "/bin/busybox"),
-        "priv": container(image, tmp / "priv", "/bin/mount", "-t", "tmpfs", "none", "/mnt",
+        "tar": container(image, names["tar"], "/bin/tar", "-cf", "/dev/null", "/bin/busybox"),
+        "priv": container(image, names["priv"], "/bin/mount", "-t", "tmpfs", "none", "/mnt",
                           opts=("--privileged", "-v", "/proc:/hostproc:ro")),
     }
     rng.sync()
-    return ids
+    return {w: (cid, names[w].name) for w, cid in ids.items()}
 
 
 def _in(boxes, which: str, rule: str, rng, where=lambda f: True) -> dict:
-    hits = rng.alerts(rule, lambda f: f.get("container.id") == boxes[which] and where(f))
-    assert hits, f"no alert of {rule!r} from container {which} ({boxes[which]})"
+    cid, name = boxes[which]
+    hits = rng.alerts(rule, lambda f: f.get("container.id") == cid and where(f))
+    assert hits, f"no alert of {rule!r} from container {name} ({cid})"
     return hits[0]["output_fields"]
 
 
@@ -181,6 +184,7 @@ class TestContainerRules:
 
     def test_privileged_container(self, rng, boxes):
         f = _in(boxes, "priv", "Launch Privileged Container", rng)
+        assert f["container.name"] == boxes["priv"][1]
         assert f["proc.name"] == "mount"
 
     def test_mount_in_privileged_container(self, rng, boxes):
