@@ -173,6 +173,7 @@ Printer_dealloc(Printer *self)
     open_free(self);
     rules_free(self);
     Py_XDECREF(self->remove_fd_later);
+    Py_XDECREF(self->remove_thread_later);
     Py_XDECREF(self->keep);
     Py_XDECREF(self->raw_type);
     Py_XDECREF(self->kept_event_type);
@@ -243,10 +244,12 @@ init_state(Printer *self, PyObject *state, PyObject *kinds, PyObject *flags, PyO
 
 /* parsers: one byte per type (1 close enter, 2 close exit, 3 a read/write exit whose
  * parser only marks sockets connected, 4-8 open* exits: _speedups_open.c, 9 sendto's
- * enter on a known fd: nothing, 10 connect's enter: an IPv4 destination); fd_flags:
+ * enter on a known fd: nothing, 10 connect's enter: an IPv4 destination, 11 a thread's
+ * exit: closed, removed at the next event); fd_flags:
  * the FdInfo flag values (close in progress, close canceled), the parked fd number, the
  * two ip socket types and, optionally, the connected, pending and failed flags (without
- * them, reads and writes on ip sockets go to Python) */
+ * them, reads and writes on ip sockets go to Python) and the thread's closed flag
+ * (without it, thread exits go to Python) */
 static int
 init_parsers(Printer *self, PyObject *parsers, PyObject *fd_flags)
 {
@@ -254,9 +257,9 @@ init_parsers(Printer *self, PyObject *parsers, PyObject *fd_flags)
         PyErr_SetString(PyExc_TypeError, "parsers need the state");
         return -1;
     }
-    if (!PyArg_ParseTuple(fd_flags, "LLLLL|LLL", &self->fl_in_progress, &self->fl_canceled,
+    if (!PyArg_ParseTuple(fd_flags, "LLLLL|LLLL", &self->fl_in_progress, &self->fl_canceled,
                           &self->canceled_fd, &self->sock4, &self->sock6, &self->fl_connected,
-                          &self->fl_pending, &self->fl_failed))
+                          &self->fl_pending, &self->fl_failed, &self->cl_closed))
         return -1;
     if (copy_table(parsers, self->nactions, &self->parsers_tab) < 0 ||
         member_offset(self->fd_type, "flags", &self->off_fd_flags) < 0 ||
@@ -266,7 +269,8 @@ init_parsers(Printer *self, PyObject *parsers, PyObject *fd_flags)
         return -1;
     self->remove_fd_later = PyObject_GetAttrString(self->state, "remove_fd_later");
     self->flush_pending = PyObject_GetAttrString(self->state, "flush_pending");
-    return self->remove_fd_later && self->flush_pending ? 0 : -1;
+    self->remove_thread_later = PyObject_GetAttrString(self->state, "remove_thread_later");
+    return self->remove_fd_later && self->flush_pending && self->remove_thread_later ? 0 : -1;
 }
 
 /* checks: [[(attr, whose, n, frozenset), ...], ...]: clauses that must all hold, each
@@ -978,6 +982,8 @@ bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObje
             connect = !(fl & 2) && (int64_t)rd64(ev + 26 + 2 * (Py_ssize_t)nparams) >= 0;
         }
     }
+    if (parser == 11 && ((fl & 2) || !self->cl_closed))
+        return 0;   /* (a thread exit modifies the state: never deferred; Python would say) */
     const unsigned char *addr = NULL;   /* connect's enter: the AF_INET address it names */
     if (parser == 9 && fd == NULL && !(fl & 2))
         return 0;   /* sendto on an fd never seen: Python infers a UDP socket */
@@ -1057,6 +1063,16 @@ bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObje
         long long nf = (fdflags & ~(self->fl_pending | self->fl_failed)) | self->fl_connected;
         if (nf != fdflags && set_slot(fd, self->off_fd_flags, PyLong_FromLongLong(nf)) < 0)
             return -1;
+    }
+    if (parser == 11) {   /* proc_parsers.parse_thread_exit: closed, removed at the next event */
+        long long nf = flags | CL_ACTIVE | self->cl_closed;
+        if (nf != (flags | CL_ACTIVE) && set_slot(th, self->off_flags, PyLong_FromLongLong(nf)) < 0)
+            return -1;
+        PyObject *r = PyObject_CallFunction(self->remove_thread_later, "L", (long long)tid);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+        self->pending = 1;
     }
     if (addr != NULL) {   /* fi.type, fi.dip, fi.dport = IPv4, ip4(addr), port */
         if (set_slot(fd, self->off_fd_type, PyLong_FromLongLong(self->sock4)) < 0 ||

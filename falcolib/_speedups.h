@@ -86,8 +86,10 @@ typedef struct {
     unsigned char *parsers_tab;
     long long fl_in_progress, fl_canceled, canceled_fd, sock4, sock6;
     long long fl_connected, fl_pending, fl_failed;   /* FdInfo.set_connected's flags */
+    long long cl_closed;                             /* ThreadInfo's CL_CLOSED */
     Py_ssize_t off_fd_flags, off_fd_type, off_fd_dip, off_fd_dport;
     PyObject *remove_fd_later, *flush_pending;   /* the state's bound methods */
+    PyObject *remove_thread_later;
     PyObject *keep;    /* keep(data, ts, tid, type, nparams, cpu, num) -> the kept Event */
     PyTypeObject *raw_type;       /* or RawEvent and Event, to make it here */
     PyObject *kept_event_type;

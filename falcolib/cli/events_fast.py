@@ -101,13 +101,14 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
     if state is not None:
         from falcolib.state import fdinfo
         from falcolib.state.engine import CANCELED_FD
+        from falcolib.state.threadinfo import CL_CLOSED
         extra = {"state": state, "kinds": kinds, "flags": flags, "fd_type": FdInfo,
                  "keep": _kept, "kept_types": _kept_types(),
                  "checks": list(checks) if checks else None, "parsers": bytes(parsers),
                  "fd_flags": (fdinfo.FLAGS_CLOSE_IN_PROGRESS, fdinfo.FLAGS_CLOSE_CANCELED,
                               CANCELED_FD, fdinfo.FD_IPV4_SOCK, fdinfo.FD_IPV6_SOCK,
                               fdinfo.FLAGS_SOCKET_CONNECTED, fdinfo.FLAGS_CONNECTION_PENDING,
-                              fdinfo.FLAGS_CONNECTION_FAILED)}
+                              fdinfo.FLAGS_CONNECTION_FAILED, CL_CLOSED)}
         if any(parsers[t] in _OPENS for t in in_c if t < n):
             from falcolib.decode.event import Event
             from falcolib.state.fd_parsers import PPM_O_DIRECTORY
@@ -182,7 +183,7 @@ def _c_parsed() -> dict[int, int]:
     creat, openat, openat (2) and openat2 exits (fd_parsers.parse_open_exit, in
     falcolib/_speedups_open.c), 9 sendto's enter on a known fd (parse_sendto_enter does
     nothing then; C hands Python the others), 10 connect's enter (parse_connect_enter)
-    with an IPv4 address or none.
+    with an IPv4 address or none, 11 the thread exits (proc_parsers.parse_thread_exit).
     tests/test_speedups.py compares them with Python's."""
     from falcolib.decode.table import EVENTS
     out = {}
@@ -199,19 +200,23 @@ def _c_parsed() -> dict[int, int]:
             out[t] = 9
         elif e.enum == "PPME_SOCKET_CONNECT_E":
             out[t] = 10
+        elif e.enum in ("PPME_PROCEXIT_E", "PPME_PROCEXIT_1_E"):
+            out[t] = 11
     return out
 
 
 def _c_handler_ok(state, t: int) -> bool:
     """Whether the state's parser of type ``t`` is still the one C mirrors (parsers 4-8:
-    fd_parsers.parse_open_exit, 9/10 socket_parsers.parse_sendto_enter/connect_enter); a
-    state whose parser was replaced keeps it in Python."""
+    fd_parsers.parse_open_exit, 9/10 socket_parsers.parse_sendto_enter/connect_enter, 11
+    proc_parsers.parse_thread_exit); a state whose parser was replaced keeps it in Python."""
     code = _c_parsed()[t]
     if code < 4:
         return True
     from falcolib.state import socket_parsers as SP
     from falcolib.state.fd_parsers import parse_open_exit
-    want = {9: SP.parse_sendto_enter, 10: SP.parse_connect_enter}.get(code, parse_open_exit)
+    from falcolib.state.proc_parsers import parse_thread_exit
+    want = {9: SP.parse_sendto_enter, 10: SP.parse_connect_enter,
+            11: parse_thread_exit}.get(code, parse_open_exit)
     return t < len(state._handlers) and state._handlers[t] is want
 
 
