@@ -36,8 +36,7 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
     (``prefilter.c_checks``): an event of ``scan`` failing one is filtered out in C
     when no parser of its type must run in Python. ``rules``: the Ruleset whose rules
     the open* exits of ``scan`` meet; C keeps such an exit from Python when every one
-    of them is FALSE on it (``filter.c_rules``). close's, read/write's and open*'s
-    parsers run in C."""
+    of them is FALSE on it (``filter.c_rules``). The parsers of ``_c_parsed`` run in C."""
     from falcolib.speedups import speedups
     mod = speedups()
     if mod is None or (state is not None and (state.live or state._exit_fd is not None)):
