@@ -103,6 +103,7 @@ rewind_path(char *out, Py_ssize_t *len)
         (*len)--;
 }
 
+/* paths._SANITIZE: a printable ASCII byte stays, any other becomes '.' */
 static inline char
 sanitized(unsigned char c)
 {
@@ -240,6 +241,7 @@ open_init(Printer *self, PyObject *cfg)
     return 0;
 }
 
+/* Drop what open_prepare held (the enter event, its buffer, the str made) */
 void
 open_release(Printer *self)
 {
@@ -258,6 +260,7 @@ open_release(Printer *self)
     op->ready = 0;
 }
 
+/* The Printer goes: the parser's state with it */
 void
 open_free(Printer *self)
 {
@@ -498,6 +501,8 @@ prepare(Printer *self, const unsigned char *blk, PyObject *th, unsigned char par
     return 1;
 }
 
+/* prepare() for the event at blk once (the rules and the bookkeeping both ask): 1
+ * prepared, 0 Python must parse it, -1 error */
 int
 open_prepare(Printer *self, const unsigned char *blk, PyObject *thread, unsigned char parser)
 {

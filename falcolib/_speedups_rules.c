@@ -41,6 +41,7 @@ struct RuleSet {
     uint64_t *memo_gen, gen;
 };
 
+/* The Printer goes: the programs with it */
 void
 rules_free(Printer *self)
 {
@@ -58,6 +59,7 @@ rules_free(Printer *self)
     self->rules = NULL;
 }
 
+/* Whether events of type t have a program (the rules decide them here) */
 int
 rules_has(Printer *self, unsigned t)
 {
@@ -225,6 +227,7 @@ str_test(RTest *tt, const char *s, Py_ssize_t n, PyObject *obj, int ascii)
     return K_UNKNOWN;
 }
 
+/* A numeric test on value v: K_* or -1 */
 static int
 num_test(RTest *tt, long long v)
 {
