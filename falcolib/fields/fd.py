@@ -226,12 +226,16 @@ def fd_name_changed(view):
     return view.fd is fi and fi.name != fi.oldname
 
 
-def _no_dns(view):
-    return None
+def _dns_fields() -> None:
+    from falcolib.fields import dns
+    descs = {"client": "client", "server": "server", "local": "local", "remote": "remote"}
+    for name, side in dns.FIELDS.items():
+        _field(name, T.CHARBUF, f"Domain name associated with the {descs[side]} IP address: "
+               "the name a condition compares it with, resolved as libsinsp's DNS manager "
+               "(falcolib.fields.dns).")(dns.name_extractor(side))
 
 
-for _n in ("fd.cip.name", "fd.sip.name", "fd.lip.name", "fd.rip.name"):
-    _field(_n, T.CHARBUF, "Domain name associated with the IP address (needs DNS tracking: not available from captures).")(_no_dns)
+_dns_fields()
 
 
 @_field("fd.dev", T.INT32, "device number (major/minor) containing the referenced file", render=lambda v: f"{v:X}")

@@ -26,6 +26,7 @@ import re
 from typing import Any, Callable, Protocol
 
 from falcolib.errors import FilterCompileError
+from falcolib.fields import dns
 from falcolib.fields.catalogue import ArgKind, Field, FieldType
 from falcolib.filter import ast, literals, matching
 from falcolib.filter.evttypes import condition_evttypes
@@ -228,6 +229,9 @@ class _Codegen:
                 position=lhs.ref.position)
         if isinstance(value, ast.FieldValue):
             return self.compare_fields(lhs, op, self.operand(value.field))
+        if lhs.field.name in dns.FIELDS and not lhs.ref.transformers and \
+                op in (Operator.EQ, Operator.NE, Operator.IN):
+            return self.compare_domain(lhs, op, value)
         if op.is_list:
             items = _list_texts(value, op, name, lhs.ref)
             self.check_literals(lhs, items)
@@ -245,6 +249,20 @@ class _Codegen:
                 o, op, self.literal(value.text, o, hex_bytes=hex_bytes)))
         const = self.literal(value.text, lhs, hex_bytes=hex_bytes)
         return self.compare_const(lhs, op, const)
+
+    def compare_domain(self, lhs: _Operand, op: Operator, value) -> str:
+        """``fd.sip.name = example.com``: libsinsp's DNS manager match (falcolib.fields.dns)."""
+        if op.is_list:
+            names = _list_texts(value, op, lhs.ref.display, lhs.ref)
+        elif isinstance(value, (ast.Literal, ast.ListRef)):
+            names = [value.text if isinstance(value, ast.Literal) else value.name]
+        else:
+            raise FilterCompileError(f"operator {op.value!r} takes a single value, not a list",
+                                     position=lhs.ref.position)
+        self.fields.add(lhs.ref.name)
+        fn = self.const(dns.domain_matcher(dns.FIELDS[lhs.field.name], names,
+                                           negate=op is Operator.NE), "_f")
+        return f"{fn}(view)"
 
     @staticmethod
     def check_literals(lhs: _Operand, texts: list[str]) -> None:

@@ -18,11 +18,13 @@ import threading
 import pytest
 
 from .conftest import Monitor
-from .live_attacks import OFFICIAL, RULES, TUNE, Range, run
+from .live_attacks import OFFICIAL, RULES, TUNE, Range, busybox_image, container, marker, run
 
 pytestmark = pytest.mark.live
 POOL = "pool.minexmr.com"   # in the rule's miner_domains
 PORT = 3333                 # in miner_ports
+K8S_API = "kubernetes.default.svc.cluster.local"   # the stable rule's k8s_api_server
+K8S_IP = "127.0.0.2"        # in the container's own loopback network
 WRAP = 'mount --bind "$0" /etc/hosts && mount --bind "$1" /etc/nsswitch.conf && shift && exec "$@"'
 
 
@@ -59,7 +61,7 @@ def rng(tmp_path_factory):
     if ip is None or not shutil.which("unshare"):
         pytest.skip("needs unshare and a global IPv4 address outside RFC 1918")
     work = tmp_path_factory.mktemp("dns")
-    (work / "hosts").write_text(f"127.0.0.1 localhost\n{ip} {POOL}\n")
+    (work / "hosts").write_text(f"127.0.0.1 localhost\n{ip} {POOL}\n{K8S_IP} {K8S_API}\n")
     (work / "nsswitch.conf").write_text("hosts: files\n")
     (work / "tune.yaml").write_text(TUNE)
     mon = _HostsMonitor(work / "hosts", work / "nsswitch.conf", *(RULES / f for f in OFFICIAL),
@@ -96,10 +98,6 @@ class TestMinerPoolDomains:
                            lambda f: f["fd.name"].endswith(f"->{rng.ip}:{PORT}"))
         assert a is not None
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "fd.sip.name (and fd.cip/lip/rip.name) never has a value: falcolib/fields/fd.py "
-        "_no_dns. Falco compares it by resolving the rule's names (sinsp_dns_manager::match "
-        "in libs' fd filtercheck compare)"))
     def test_miner_pool_port(self, rng):
         srv, attack = _connect(rng)
         with srv:
@@ -107,3 +105,28 @@ class TestMinerPoolDomains:
                            lambda f: f["fd.name"].endswith(f"->{rng.ip}:{PORT}"))
         assert a is not None
         assert a["output_fields"]["fd.rip"] == rng.ip
+
+
+class TestK8sApiServer:
+    """'Contact K8S API Server From Container' (stable): a container connecting to the address
+    the API server's service name resolves to."""
+
+    def test_container_contacts_api_server(self, rng):
+        if not shutil.which("podman"):
+            pytest.skip("needs podman")
+        image = busybox_image(rng.work)
+        ids: list[str] = []
+
+        def attack():
+            cid = rng.work / f"k8s-{marker()}"
+            # a listener in the container's own network namespace: the connection succeeds
+            # (a refused one gives the socket no peer, in libs as here)
+            script = (f"(busybox nc -l -p 443 &); sleep 0.3; "
+                      f"busybox nc -w 1 {K8S_IP} 443 </dev/null; true")
+            ids.append(container(image, cid, "sh", "-c", script))
+        a = rng.expect("Contact K8S API Server From Container", attack,
+                       lambda f: f["container.id"] in ids)
+        assert a is not None
+        f = a["output_fields"]
+        assert f["fd.name"].endswith(f"->{K8S_IP}:443")
+        assert f["container.name"].startswith("k8s-")
