@@ -282,7 +282,32 @@ static __always_inline u64 fd_to_sock(u64 task, s64 fd) {
 }
 
 /* PT_SOCKTUPLE from a socket: client side first (inbound swaps local/peer) */
-static __always_inline void put_tuple(struct evb *e, u64 sk, int inbound) {
+/* user sockaddr ``ua`` of ``family``: its port (network order) and address at ``addr``
+ * (4 or 16 bytes); 0 when it is absent or of another family */
+static __always_inline int user_peer(u64 ua, u16 family, u16 *port, void *addr) {
+    u16 f = 0;
+    if (!ua || bpf_probe_read_user(&f, 2, (void *)ua) || f != family)
+        return 0;
+    bpf_probe_read_user(port, 2, (void *)ua + 2);
+    if (family == AF_INET_)
+        bpf_probe_read_user(addr, 4, (void *)ua + 4);
+    else
+        bpf_probe_read_user(addr, 16, (void *)ua + 8);
+    return 1;
+}
+
+/* the address of a user msghdr's msg_name (0 if none) */
+static __always_inline u64 msg_name(u64 umsg) {
+    u64 name = 0;
+    if (umsg)
+        bpf_probe_read_user(&name, 8, (void *)umsg);
+    return name;
+}
+
+/* PT_SOCKTUPLE of socket ``sk``; ``ua``, a user sockaddr (sendto's destination,
+ * recvfrom's source), names the remote end instead of the socket's peer, as the libs
+ * drivers do for the calls of an unconnected (UDP) socket */
+static __always_inline void put_tuple(struct evb *e, u64 sk, int inbound, u64 ua) {
     if (!sk || room(e, 160) < 160) {
         set_len(e, 0);
         return;
@@ -292,6 +317,12 @@ static __always_inline void put_tuple(struct evb *e, u64 sk, int inbound) {
     if (family == AF_INET_) {
         u32 laddr = RDK(u32, sk, O_SK_RCV_SADDR), raddr = RDK(u32, sk, O_SK_DADDR);
         u16 lport = RDK(u16, sk, O_SK_NUM), rport = RDK(u16, sk, O_SK_DPORT);
+        u16 uport = 0;
+        u32 uaddr = 0;
+        if (user_peer(ua, AF_INET_, &uport, &uaddr)) {
+            raddr = uaddr;
+            rport = uport;
+        }
         rport = (rport >> 8) | (rport << 8);
         p[0] = AF_INET_;
         if (inbound) {
@@ -304,14 +335,23 @@ static __always_inline void put_tuple(struct evb *e, u64 sk, int inbound) {
         set_len(e, 13);
     } else if (family == AF_INET6_) {
         u16 lport = RDK(u16, sk, O_SK_NUM), rport = RDK(u16, sk, O_SK_DPORT);
+        u8 uaddr[16] = {};
+        u16 uport = 0;
+        int from_user = user_peer(ua, AF_INET6_, &uport, uaddr);
+        if (from_user)
+            rport = uport;
         rport = (rport >> 8) | (rport << 8);
         p[0] = AF_INET6_;
         if (inbound) {
             bpf_probe_read_kernel(p + 1, 16, (void *)sk + O_SK_V6_DADDR); *(u16 *)(p + 17) = rport;
             bpf_probe_read_kernel(p + 19, 16, (void *)sk + O_SK_V6_RCV_SADDR); *(u16 *)(p + 35) = lport;
+            if (from_user)
+                __builtin_memcpy(p + 1, uaddr, 16);
         } else {
             bpf_probe_read_kernel(p + 1, 16, (void *)sk + O_SK_V6_RCV_SADDR); *(u16 *)(p + 17) = lport;
             bpf_probe_read_kernel(p + 19, 16, (void *)sk + O_SK_V6_DADDR); *(u16 *)(p + 35) = rport;
+            if (from_user)
+                __builtin_memcpy(p + 19, uaddr, 16);
         }
         set_len(e, 37);
     } else if (family == AF_UNIX_) {

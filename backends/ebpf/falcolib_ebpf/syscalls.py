@@ -38,9 +38,16 @@ OPS = {
     "dyn64": "put_dyn(e, 0, ARG(&h, {a}));",
     "dev": "{{ u64 f_ = fd_to_file(h.task, h.ret); put_u32(e, f_ ? file_dev(f_) : 0); }}",
     "ino": "{{ u64 f_ = fd_to_file(h.task, h.ret); put_u64(e, f_ ? file_ino(f_) : 0); }}",
-    "tuple_out": "put_tuple(e, fd_to_sock(h.task, (s32)ARG(&h, {a})), 0);",
-    "tuple_in": "put_tuple(e, fd_to_sock(h.task, (s32)ARG(&h, {a})), 1);",
-    "tuple_res": "put_tuple(e, fd_to_sock(h.task, h.ret), 1);",
+    "tuple_out": "put_tuple(e, fd_to_sock(h.task, (s32)ARG(&h, {a})), 0, 0);",
+    "tuple_in": "put_tuple(e, fd_to_sock(h.task, (s32)ARG(&h, {a})), 1, 0);",
+    "tuple_res": "put_tuple(e, fd_to_sock(h.task, h.ret), 1, 0);",
+    # the remote end from the call's own address when it gives one (unconnected UDP):
+    # sendto's destination, recvfrom's source (filled in on success), a msghdr's msg_name
+    "tuple_to": "put_tuple(e, fd_to_sock(h.task, (s32)ARG(&h, {f})), 0, ARG(&h, {u}));",
+    "tuple_from": "put_tuple(e, fd_to_sock(h.task, (s32)ARG(&h, {f})), 1, h.ret >= 0 ? ARG(&h, {u}) : 0);",
+    "tuple_msg_to": "put_tuple(e, fd_to_sock(h.task, (s32)ARG(&h, {f})), 0, msg_name(ARG(&h, {u})));",
+    "tuple_msg_from": "put_tuple(e, fd_to_sock(h.task, (s32)ARG(&h, {f})), 1, "
+                      "h.ret >= 0 ? msg_name(ARG(&h, {u})) : 0);",
     "sockaddr": "put_usockaddr(e, ARG(&h, {u}), ARG(&h, {n}));",
     "ubuf": "put_ubytes(e, ARG(&h, {u}), ARG(&h, {n}) < SNAPLEN ? ARG(&h, {n}) : SNAPLEN);",
     "rdata": "put_ubytes(e, ARG(&h, {a}), h.ret > 0 ? (h.ret < SNAPLEN ? h.ret : SNAPLEN) : 0);",
@@ -67,7 +74,9 @@ OPS = {
 }
 
 # argument forms of the ops that take more than one value
-_MULTI = {"omode": ("f", "m"), "sockaddr": ("u", "n"), "ufd": ("u", "i"), "ubuf": ("u", "n")}
+_MULTI = {"omode": ("f", "m"), "sockaddr": ("u", "n"), "ufd": ("u", "i"), "ubuf": ("u", "n"),
+          "tuple_to": ("f", "u"), "tuple_from": ("f", "u"), "tuple_msg_to": ("f", "u"),
+          "tuple_msg_from": ("f", "u")}
 
 
 @attrs.frozen
@@ -109,10 +118,10 @@ SYSCALLS: tuple[Syscall, ...] = (
     _s("listen", 24, "fd:0 u32:1", 25, "res fd:0 i32:1"),
     _s("accept", 246, "", 247, "res tuple_res zero8 zero32 zero32"),
     _s("accept4", 248, "i32:3", 249, "res tuple_res zero8 zero32 zero32"),
-    _s("sendto", 30, "fd:0 u32:2 tuple_out:0", 31, "res rdata:1 fd:0 u32:2 tuple_out:0"),
-    _s("recvfrom", 34, "fd:0 u32:2", 35, "res rdata:1 tuple_in:0 fd:0 u32:2"),
-    _s("sendmsg", 48, "fd:0 retsize tuple_out:0", 49, "res empty fd:0 retsize tuple_out:0"),
-    _s("recvmsg", 52, "fd:0", 53, "res retsize empty tuple_in:0 empty fd:0"),
+    _s("sendto", 30, "fd:0 u32:2 tuple_to:0,4", 31, "res rdata:1 fd:0 u32:2 tuple_to:0,4"),
+    _s("recvfrom", 34, "fd:0 u32:2", 35, "res rdata:1 tuple_from:0,4 fd:0 u32:2"),
+    _s("sendmsg", 48, "fd:0 retsize tuple_msg_to:0,1", 49, "res empty fd:0 retsize tuple_msg_to:0,1"),
+    _s("recvmsg", 52, "fd:0", 53, "res retsize empty tuple_msg_from:0,1 empty fd:0"),
     _s("chdir", 94, "", 95, "res ustr:0"),
     _s("fchdir", 96, "fd:0", 97, "res fd:0"),
     _s("chroot", 266, "", 267, "res ustr:0"),

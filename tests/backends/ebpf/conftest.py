@@ -20,7 +20,8 @@ FIELDS = ("evt.type", "evt.dir", "evt.res", "evt.rawres", "proc.name", "proc.pna
           "proc.pid", "proc.ppid", "proc.exe", "fd.name", "fd.num", "fd.sip", "fd.sport", "fd.cip",
           "fd.cport", "user.name", "container.id")
 RECORDED = ("openat", "open", "execve", "connect", "accept", "rename", "renameat", "renameat2",
-            "chmod", "fchmodat", "ptrace", "socket", "listen", "bind", "unlinkat", "clone", "procexit")
+            "chmod", "fchmodat", "ptrace", "socket", "listen", "bind", "unlinkat", "clone", "procexit",
+            "sendto", "recvfrom", "sendmsg", "recvmsg")
 
 
 def require_live():

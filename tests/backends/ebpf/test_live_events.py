@@ -215,6 +215,29 @@ class TestNetwork:
                                and a["proc.pid"] == child["pid"])
         assert len(listen) == 1 and listen[0]["params"]["backlog"] == 1
 
+    @pytest.mark.parametrize("family,host", [("AF_INET", "127.0.0.1"), ("AF_INET6", "::1")])
+    def test_unconnected_udp_names_the_peer(self, live, family, host):
+        """sendto/sendmsg on an unconnected UDP socket name their destination, recvfrom/
+        recvmsg their source (the call's address, as the libs drivers): no ':0' peer."""
+        child = run_child(COMM + textwrap.dedent(f"""
+            import socket
+            srv = socket.socket(socket.{family}, socket.SOCK_DGRAM); srv.bind(({host!r}, 0))
+            cli = socket.socket(socket.{family}, socket.SOCK_DGRAM)
+            cli.sendto(b"one", srv.getsockname()[:2])
+            srv.recvfrom(16)
+            cli.sendmsg([b"two"], [], 0, srv.getsockname()[:2])
+            srv.recvmsg(16)
+            print(json.dumps({{"pid": os.getpid(), "sport": srv.getsockname()[1],
+                              "cport": cli.getsockname()[1]}}))
+        """))
+        client = f"{host}:{child['cport']}"
+        server = f"{host}:{child['sport']}"
+        for name in ("sendto", "recvfrom", "sendmsg", "recvmsg"):
+            recs = live.wait_for(lambda r: r["evt.type"] == name and r["evt.dir"] == "<"
+                                 and r["proc.pid"] == child["pid"])
+            assert len(recs) == 1, live.diag()
+            assert recs[0]["fd.name"] == f"{client}->{server}", name
+
 
 class TestSnapshot:
     """the start-up /proc scan knows this process, its fds and the host's users."""
