@@ -1,9 +1,12 @@
-"""Parameter text exactly as sysdig 0.29 prints it (%evt.args, %evt.arg.X).
+"""Parameter text exactly as sysdig 0.29 prints it (%evt.args, %evt.arg.X), or with
+``current=True`` as current libs do (a live run, compared with today's Falco).
 
 Each parameter renders to ``(text, resolved)``: sysdig prints
 ``name=text`` in %evt.args, followed by ``(resolved)`` when resolved is
 not empty, and %evt.arg.X prints ``resolved or text``. Names, formats and
-flag tables are those of sysdig's own event table (``Event.sysdig_info``).
+flag tables are those of sysdig's own event table (``Event.sysdig_info``);
+with ``current`` those of the current table, every parameter the event
+carries, and the renderers of ``render_current`` where libs changed them.
 
 ``ctx`` (the state engine, or None) supplies what the event alone cannot:
   fd_label(tid, fd) -> str|None        "<f>/etc/passwd" after an fd number
@@ -83,9 +86,12 @@ def number(value: int, ptype: str, fmt: str) -> str:
     return str(v)
 
 
-def _param(evt: Event, i: int) -> ParamInfo | None:
+def _param(evt: Event, i: int, current: bool = False) -> ParamInfo | None:
     t = evt.type
-    params = SYSDIG_EVENTS[t].params if t < len(SYSDIG_EVENTS) else EVENTS[t].params
+    if current or t >= len(SYSDIG_EVENTS):
+        params = EVENTS[t].params
+    else:
+        params = SYSDIG_EVENTS[t].params
     return params[i] if i < len(params) else None
 
 
@@ -96,20 +102,27 @@ def _has_thread(ctx, tid: int) -> bool:
     return True if fn is None else bool(fn(tid))
 
 
-def param_text(evt: Event, i: int, ctx=None) -> tuple[str, str]:
-    """(text, resolved) of parameter ``i`` as sysdig prints it."""
-    p = _param(evt, i)
+def param_text(evt: Event, i: int, ctx=None, current: bool = False) -> tuple[str, str]:
+    """(text, resolved) of parameter ``i`` as sysdig (or with ``current``, current libs)
+    prints it."""
+    p = _param(evt, i, current)
     data = evt.param_bytes(i)
     if p is None or data is None:
         return "", ""
     ptype = p.type
     fmt = p.fmt
+    renderers = _RENDER
+    if current:
+        cur = _current()
+        if not data and ptype not in cur.LEGACY_NULL:
+            return cur.empty_text(ptype), ""
+        renderers = cur.RENDER
     if ptype == "PT_DYN":
         dtype, payload = dynamic_type(p, data)
         if dtype is None:
             return "INVALID DYNAMIC PARAMETER", ""
         ptype, data = dtype, payload
-    fn = _RENDER.get(ptype)
+    fn = renderers.get(ptype)
     if fn is None:
         return "(n.a.)", ""
     return fn(evt, i, p, fmt, data, ctx)
@@ -160,13 +173,16 @@ def _r_path(evt, i, p, fmt, data, ctx):
     resolve = getattr(ctx, "resolve_path", None)
     if resolve is None:
         return text, ""
-    dirfd = None
-    if p.type == "PT_FSRELPATH" and p.dirfd is not None:
-        dirfd = evt.value(p.dirfd)
-        if dirfd == PPM_AT_FDCWD:
-            dirfd = None
-    resolved = resolve(evt.tid, dirfd, cstr(data))
+    resolved = resolve(evt.tid, base_dirfd(evt, p), cstr(data))
     return text, resolved or ""
+
+
+def base_dirfd(evt: Event, p: ParamInfo) -> int | None:
+    """The directory fd a PT_FSRELPATH is relative to; None: the cwd."""
+    if p.type != "PT_FSRELPATH" or p.dirfd is None:
+        return None
+    dirfd = evt.value(p.dirfd)
+    return None if dirfd == PPM_AT_FDCWD else dirfd
 
 
 def _r_bytebuf(evt, i, p, fmt, data, ctx):
@@ -235,8 +251,15 @@ def _r_socktuple(evt, i, p, fmt, data, ctx):
 
 
 def _r_fdlist(evt, i, p, fmt, data, ctx):
-    if not _has_thread(ctx, evt.tid) or len(data) < 2:
+    if not _has_thread(ctx, evt.tid):
         return "", ""
+    return fdlist_text(evt, data, ctx), ""
+
+
+def fdlist_text(evt, data, ctx) -> str:
+    """``fd:<type letter><flags hex>`` for each fd of a poll-like list, space separated."""
+    if len(data) < 2:
+        return ""
     n = min(data[0] | data[1] << 8, (len(data) - 2) // 10)
     typechar = getattr(ctx, "fd_typechar", None) or _typechar_from_label(ctx)
     parts = []
@@ -244,7 +267,7 @@ def _r_fdlist(evt, i, p, fmt, data, ctx):
         fd, flags = struct.unpack_from("<qh", data, 2 + 10 * j)
         tch = typechar(evt.tid, fd) or "?"
         parts.append("%d:%s%x" % (fd & _U64, tch, flags & 0xFFFFFFFF))
-    return " ".join(parts), ""
+    return " ".join(parts)
 
 
 def _typechar_from_label(ctx):
@@ -369,10 +392,9 @@ def _nrender(evt: Event) -> int:
     return min(evt.nparams, table_n)
 
 
-def _plan(t: int) -> tuple:
-    """Per event type: (``name=`` prefix, renderer or None for PT_DYN, ParamInfo) per param."""
-    params = SYSDIG_EVENTS[t].params if t < len(SYSDIG_EVENTS) else EVENTS[t].params
-    return tuple((p.name + "=", None if p.type == "PT_DYN" else _RENDER.get(p.type, _r_na), p)
+def plan(params: tuple[ParamInfo, ...], renderers: dict) -> tuple:
+    """For one event type: (``name=`` prefix, renderer or None for PT_DYN, ParamInfo) per param."""
+    return tuple((p.name + "=", None if p.type == "PT_DYN" else renderers.get(p.type, _r_na), p)
                  for p in params)
 
 
@@ -380,29 +402,52 @@ def _r_na(evt, i, p, fmt, data, ctx):
     return "(n.a.)", ""
 
 
-_PLANS: list[tuple] = [_plan(t) for t in range(len(EVENTS))]
+_PLANS: list[tuple] = [
+    plan(SYSDIG_EVENTS[t].params if t < len(SYSDIG_EVENTS) else EVENTS[t].params, _RENDER)
+    for t in range(len(EVENTS))]
+_CURRENT = None   # the render_current module, imported on a live run's first event
 
 
-def render_args(evt: Event, ctx=None) -> str:
-    """What %evt.args prints: ``name=text[(resolved)] `` for each parameter
-    (trailing space included); empty for generic events."""
+def _current():
+    global _CURRENT
+    if _CURRENT is None:
+        from falcolib.decode import render_current
+        _CURRENT = render_current
+    return _CURRENT
+
+
+def render_args(evt: Event, ctx=None, current: bool = False) -> str:
+    """What %evt.args prints: ``name=text[(resolved)] `` for each parameter;
+    sysdig 0.29 keeps the trailing space and prints nothing for generic
+    events. With ``current``, as current libs: every parameter the event
+    carries, named by the current table, no trailing space, and nothing for
+    generic exits only."""
     t = evt.type
-    if t < 2:  # generic events: sysdig prints no arguments
-        return ""
-    plan = _PLANS[t]
-    n = min(evt.nparams, SYSDIG_NPARAMS[t] if t < len(SYSDIG_NPARAMS) else len(plan))
+    if current:
+        if t == 1:
+            return ""
+        cur = _current()
+        plan_t = cur.PLANS[t]
+        n = min(evt.nparams, len(plan_t))
+    else:
+        if t < 2:
+            return ""
+        cur = None
+        plan_t = _PLANS[t]
+        n = min(evt.nparams, SYSDIG_NPARAMS[t] if t < len(SYSDIG_NPARAMS) else len(plan_t))
     spans = evt._spans if evt._spans is not None else evt._load()
     buf = evt.raw.buf
     out = []
     for i in range(min(n, len(spans))):
-        prefix, fn, p = plan[i]
-        if fn is None:
-            text, resolved = param_text(evt, i, ctx)
+        prefix, fn, p = plan_t[i]
+        pos, ln = spans[i]
+        if fn is None or (cur is not None and not ln):
+            text, resolved = param_text(evt, i, ctx, current)
         else:
-            pos, ln = spans[i]
             text, resolved = fn(evt, i, p, p.fmt, buf[pos:pos + ln], ctx)
         if resolved:
             out.append(f"{prefix}{text}({resolved}) ")
         else:
             out.append(f"{prefix}{text} ")
-    return "".join(out)
+    text = "".join(out)
+    return text[:-1] if cur is not None and text else text

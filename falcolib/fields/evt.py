@@ -165,10 +165,15 @@ def _ctx(view):
     return hit[1]
 
 
+def _live(view) -> bool:
+    """A live run renders arguments as current libs (today's Falco); a replay as sysdig 0.29."""
+    return getattr(view.state, "live", False) is True
+
+
 @evt.field("evt.args", T.CHARBUF, "all the event arguments, aggregated into a single string.",
            needs={"event", "state"})
 def evt_args(view):
-    return render_args(view.evt, _ctx(view))
+    return render_args(view.evt, _ctx(view), _live(view))
 
 
 def _arg_key(key) -> int | str:
@@ -183,21 +188,21 @@ def _arg_key(key) -> int | str:
 
 def _bind_arg(key):
     k = _arg_key(key)
-    return lambda view: render_arg(view.evt, k, _ctx(view))
+    return lambda view: render_arg(view.evt, k, _ctx(view), _live(view))
 
 
 def _bind_rawarg(key):
     k = _arg_key(key)
     if isinstance(k, int):
         raise FilterCompileError("evt.rawarg fields must be expressed by name (evt.rawarg.NAME)")
-    return lambda view: rawarg_value(view.evt, k)
+    return lambda view: rawarg_value(view.evt, k, _live(view))
 
 
 @evt.field("evt.arg", T.CHARBUF, "one of the event arguments specified by name or by number "
            "(e.g. 'evt.arg.fd' or 'evt.arg[0]'), converted to text like in evt.args.",
            arg=ArgKind.NAME_SUFFIX, needs={"event", "state"}, binder=_bind_arg)
 def evt_arg(view, key):
-    return render_arg(view.evt, _arg_key(key), _ctx(view))
+    return render_arg(view.evt, _arg_key(key), _ctx(view), _live(view))
 
 
 # evt.rawarg.NAME compares as its parameter's type (libsinsp sets the field's type
@@ -225,13 +230,13 @@ def _rawarg_type(key):
            "value (e.g. 'evt.rawarg.fd').", arg=ArgKind.NAME_SUFFIX,
            render=lambda v: rawarg_text(v), binder=_bind_rawarg, arg_type=_rawarg_type)
 def evt_rawarg(view, name):
-    return rawarg_value(view.evt, _arg_key(name))
+    return rawarg_value(view.evt, _arg_key(name), _live(view))
 
 
 @evt.field("evt.info", T.CHARBUF, "for most events, this field returns the same value as evt.args.",
            needs={"event", "state"})
 def evt_info(view):
-    return render_args(view.evt, _ctx(view))
+    return render_args(view.evt, _ctx(view), _live(view))
 
 
 def _data_index(e):
