@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -53,3 +56,39 @@ class Monitor:
         return err
 
 
+
+
+def module_monitor(*rules: Path | str, extra: tuple[str, ...] = ()):
+    """A module-scoped fixture: one Monitor of ``rules`` (none: the default rules) for the
+    module's tests, stopped cleanly at the end."""
+    @pytest.fixture(scope="module")
+    def monitor():
+        mon = Monitor(*rules, extra=extra)
+        yield mon
+        err = mon.stop()
+        assert mon.proc.returncode == 0, err
+    return monitor
+
+
+def require_podman() -> None:
+    """Skip without podman and runc (fail in CI, FALCOLIB_REQUIRE_LIVE=1)."""
+    if not shutil.which("podman") or not os.path.exists("/usr/sbin/runc"):
+        msg = "podman and runc are needed (scripts/setup-host installs them)"
+        if os.environ.get("FALCOLIB_REQUIRE_LIVE") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+def python_named(tmp_path: Path, name: str) -> Path:
+    """This Python under the name ``name`` (a symlink: its process's comm is ``name``)."""
+    path = tmp_path / uuid.uuid4().hex[:8] / name
+    path.parent.mkdir()
+    os.symlink(sys.executable, path)
+    return path
+
+
+def connect_code(token: str, host: str, port: int) -> str:
+    """Python code (marked with ``token`` in its command line) connecting out without
+    blocking: the EINPROGRESS of an address that never answers counts as outbound."""
+    return (f"# {token}\nimport socket\ns = socket.socket()\ns.setblocking(False)\n"
+            f"try:\n    s.connect(({host!r}, {port}))\nexcept BlockingIOError:\n    pass\n")

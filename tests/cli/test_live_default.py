@@ -4,46 +4,28 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
-from .conftest import Monitor
+from .conftest import connect_code, module_monitor, python_named, require_podman
 from .test_live_official import PODMAN, _busybox_image, run
 
 pytestmark = pytest.mark.live
 
 
-@pytest.fixture(scope="module")
-def monitor():
-    mon = Monitor()          # no --rules: falcolib's default rules
-    yield mon
-    err = mon.stop()
-    assert mon.proc.returncode == 0, err
+monitor = module_monitor()          # no --rules: falcolib's default rules
 
 
 def _token() -> str:
     return uuid.uuid4().hex[:8]
 
 
-def _python_named(tmp_path: Path, name: str) -> Path:
-    path = tmp_path / _token() / name
-    path.parent.mkdir()
-    os.symlink(sys.executable, path)
-    return path
-
-
 class TestDefaultRulesLive:
     """One real attack per default rule; the alert names this test's own process or file."""
 
     def test_shell_in_container(self, monitor, tmp_path):
-        if not shutil.which("podman") or not os.path.exists("/usr/sbin/runc"):
-            msg = "podman and runc are needed (scripts/setup-host installs them)"
-            if os.environ.get("FALCOLIB_REQUIRE_LIVE") == "1":
-                pytest.fail(msg)
-            pytest.skip(msg)
+        require_podman()
         image = _busybox_image(tmp_path)
         ids: list[str] = []
 
@@ -60,7 +42,7 @@ class TestDefaultRulesLive:
         assert alert["priority"] == "Warning"
 
     def test_server_spawns_unexpected_child(self, monitor, tmp_path):
-        nginx = _python_named(tmp_path, "nginx")
+        nginx = python_named(tmp_path, "nginx")
         token = _token()
         code = f"import subprocess; subprocess.run(['/bin/ls', '/nonexistent-{token}'])"
         alert = monitor.wait_for("Unexpected Child of Server Process",
@@ -91,11 +73,9 @@ class TestDefaultRulesLive:
         assert alert["priority"] == "Error"
 
     def test_system_binary_connects_out(self, monitor, tmp_path):
-        cat = _python_named(tmp_path, "cat")
+        cat = python_named(tmp_path, "cat")
         token = _token()
-        # TEST-NET-3, never answered: the non-blocking connect's EINPROGRESS counts
-        code = (f"# {token}\nimport socket\ns = socket.socket()\ns.setblocking(False)\n"
-                "try:\n    s.connect(('203.0.113.9', 80))\nexcept BlockingIOError:\n    pass\n")
+        code = connect_code(token, "203.0.113.9", 80)   # TEST-NET-3: never answered
         alert = monitor.wait_for("System Binary Network Connection",
                                  lambda: run([str(cat), "-c", code]),
                                  where=lambda f: token in f["proc.cmdline"])

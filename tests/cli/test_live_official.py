@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Monitor
+from .conftest import module_monitor, require_podman
 
 pytestmark = pytest.mark.live
 RULES = (Path(__file__).resolve().parents[2] / ".." / "shared" / "rules").resolve()
@@ -23,12 +23,7 @@ PODMAN = ["podman", "run", "--rm", "--runtime", "/usr/sbin/runc", "--ulimit", "n
           "--ulimit", "nproc=1024:1024", "--network", "none"]
 
 
-@pytest.fixture(scope="module")
-def monitor():
-    mon = Monitor(RULES / "falco_rules.yaml")
-    yield mon
-    err = mon.stop()
-    assert mon.proc.returncode == 0, err
+monitor = module_monitor(RULES / "falco_rules.yaml")
 
 
 def run(argv, **kw):
@@ -74,11 +69,7 @@ class TestOfficialRulesLive:
         assert f["proc.name"] == Path(f"/proc/{os.getpid()}/comm").read_text().strip()
 
     def test_terminal_shell_in_container(self, monitor, tmp_path):
-        if not shutil.which("podman") or not os.path.exists("/usr/sbin/runc"):
-            msg = "podman and runc are needed (scripts/setup-host installs them)"
-            if os.environ.get("FALCOLIB_REQUIRE_LIVE") == "1":
-                pytest.fail(msg)
-            pytest.skip(msg)
+        require_podman()
         image = _busybox_image(tmp_path)
         ids: list[str] = []
 

@@ -19,27 +19,18 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Monitor
+from .conftest import connect_code, module_monitor, python_named, require_podman
 from .test_live_official import PODMAN, RULES, _busybox_image, run
 
 pytestmark = pytest.mark.live
 
 
-@pytest.fixture(scope="module")
-def monitor():
-    mon = Monitor(RULES / "falco_rules.yaml")
-    yield mon
-    err = mon.stop()
-    assert mon.proc.returncode == 0, err
+monitor = module_monitor(RULES / "falco_rules.yaml")
 
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory):
-    if not shutil.which("podman") or not os.path.exists("/usr/sbin/runc"):
-        msg = "podman and runc are needed (scripts/setup-host installs them)"
-        if os.environ.get("FALCOLIB_REQUIRE_LIVE") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
+    require_podman()
     return _busybox_image(tmp_path_factory.mktemp("img"))
 
 
@@ -126,16 +117,14 @@ class TestHostRules:
         assert alert["output_fields"]["evt.arg.oldpath"] == "/etc/shadow"
 
     def test_ptrace_traceme(self, monitor, tmp_path):
-        prog = tmp_path / f"tm{_token()}"
-        os.symlink(sys.executable, prog)
+        prog = python_named(tmp_path, f"tm{_token()}")
         code = "import ctypes; ctypes.CDLL(None).ptrace(0, 0, 0, 0)"   # PTRACE_TRACEME
         alert = monitor.wait_for("PTRACE anti-debug attempt", lambda: run([str(prog), "-c", code]),
                                  where=lambda f: f["proc.name"] == prog.name)
         assert alert["output_fields"]["evt.type"] == "ptrace"
 
     def test_ptrace_attach(self, monitor, tmp_path):
-        prog = tmp_path / f"pa{_token()}"
-        os.symlink(sys.executable, prog)
+        prog = python_named(tmp_path, f"pa{_token()}")
         code = ("import ctypes, subprocess, time\n"
                 "p = subprocess.Popen(['sleep', '5'])\n"
                 "libc = ctypes.CDLL(None)\n"
@@ -160,14 +149,9 @@ class TestHostRules:
         assert alert["output_fields"]["proc.name"] == "payload"
 
     def test_ssh_to_non_standard_port(self, monitor, tmp_path):
-        ssh = tmp_path / _token() / "ssh"
-        ssh.parent.mkdir()
-        os.symlink(sys.executable, ssh)
-        # TEST-NET-3: routed off the host, never answered; the non-blocking connect's
-        # EINPROGRESS is what the rule takes as an outbound connection
+        ssh = python_named(tmp_path, "ssh")
         token = _token()
-        code = (f"# {token}\nimport socket\ns = socket.socket()\ns.setblocking(False)\n"
-                "try:\n    s.connect(('203.0.113.7', 443))\nexcept BlockingIOError:\n    pass\n")
+        code = connect_code(token, "203.0.113.7", 443)   # TEST-NET-3: never answered
         alert = monitor.wait_for("Disallowed SSH Connection Non Standard Port",
                                  lambda: run([str(ssh), "-c", code]),
                                  where=lambda f: token in f["proc.cmdline"])
@@ -199,9 +183,7 @@ class TestHostRules:
         assert f["user.name"] == "nobody"
 
     def test_server_reads_shadow_after_startup(self, monitor, tmp_path):
-        nginx = tmp_path / _token() / "nginx"
-        nginx.parent.mkdir()
-        os.symlink(sys.executable, nginx)
+        nginx = python_named(tmp_path, "nginx")
         # a trusted server past its first 5 seconds (proc_is_new)
         token = _token()
         code = f"# {token}\nimport time; time.sleep(5.3); open('/etc/shadow').read()"
