@@ -11,6 +11,7 @@ libs changed them:
   "resolves" to itself, as libs' storage aliasing prints it);
 - buffers are not cut to 80 characters (Falco sets no output length);
 - paths and unix socket names are not sanitized (the output layer escapes);
+- a user or group id is named only for a known thread;
 - a date (PT_ABSTIME) prints as local time with nanoseconds;
 - types libs' switch does not know print ``(n.a.)``.
 """
@@ -151,6 +152,15 @@ def _c_flags(evt, i, p, fmt, data, ctx):
     return str(v), current_flags_text(FLAG_TABLES.get(p.info or ""), v, exact)
 
 
+def _c_uid(evt, i, p, fmt, data, ctx):
+    """A user id's name is looked up only for a known thread (else <NA>)."""
+    return _r._r_uid(evt, i, p, fmt, data, ctx if known_thread(ctx, evt.tid) else None)
+
+
+def _c_gid(evt, i, p, fmt, data, ctx):
+    return _r._r_gid(evt, i, p, fmt, data, ctx if known_thread(ctx, evt.tid) else None)
+
+
 def _c_abstime(evt, i, p, fmt, data, ctx):
     sec, ns = divmod(int.from_bytes(data[:8], "little"), 1_000_000_000)
     try:
@@ -163,7 +173,7 @@ RENDER: dict = {
     **_r._RENDER,
     "PT_FD": _c_fd, "PT_CHARBUF": _c_charbuf, "PT_FSPATH": _c_path, "PT_FSRELPATH": _c_path,
     "PT_BYTEBUF": _c_bytebuf, "PT_SOCKADDR": _c_sockaddr, "PT_SOCKTUPLE": _c_socktuple,
-    "PT_FDLIST": _c_fdlist, "PT_ABSTIME": _c_abstime,
+    "PT_FDLIST": _c_fdlist, "PT_ABSTIME": _c_abstime, "PT_UID": _c_uid, "PT_GID": _c_gid,
     **{t: _c_flags for t in ("PT_FLAGS8", "PT_FLAGS16", "PT_FLAGS32", "PT_ENUMFLAGS8",
                              "PT_ENUMFLAGS16", "PT_ENUMFLAGS32")},
     # not in libs' switch: "(n.a.)"
