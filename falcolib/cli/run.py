@@ -164,10 +164,10 @@ class _Service:
         self._start_metrics()
 
     def _start_metrics(self) -> None:
-        from falcolib import metrics
         cfg = self.config
         if not (cfg.webserver.enabled or cfg.metrics.enabled):
             return
+        from falcolib import metrics   # http.server and friends: only when asked for
         registry = metrics.MetricsRegistry([
             metrics.process_collector(), metrics.engine_collector(self.engine.stats),
             metrics.backend_collector(self.backend.stats, getattr(self.backend, "name", "")),

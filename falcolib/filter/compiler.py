@@ -17,12 +17,21 @@ test. A bare word in a list (``ListRef``) that nobody resolved is taken as
 its text, as libsinsp does; an ``Identifier`` (macro) left is an error.
 
 The matcher is the generated function itself, carrying ``.evttypes``,
-``.fields``, ``.condition`` and ``.source`` as attributes.
+``.fields``, ``.condition`` and ``.source`` as attributes. Every check (fields,
+arguments, operators, literals) is made when the source is generated; the
+source itself goes through ``compile()`` on the matcher's first call (a rule
+set loads many rules that never meet an event): until then the function's
+code is a stub that compiles the real code and swaps it in. The generated
+source cannot fail to compile: it holds only names and operators, and a
+condition nested deeper than ``MAX_NESTING`` and/or/not levels (macros inside
+macros) has its deeper subtrees generated as functions of their own, below
+Python's limit of nested parentheses.
 """
 from __future__ import annotations
 
 import collections
 import re
+import types
 from typing import Any, Callable, Protocol
 
 from falcolib.errors import FilterCompileError
@@ -59,6 +68,9 @@ _ALLOWED = {
                       Operator.EXISTS}),
     "list": frozenset({Operator.IN, Operator.INTERSECTS, Operator.EXISTS}),
 }
+# and/or/not levels in one generated expression: Python refuses ~200 nested parentheses,
+# and a comparison adds a few
+MAX_NESTING = 60
 _SYMBOL = {Operator.EQ: "==", Operator.NE: "!=", Operator.LT: "<", Operator.LE: "<=",
            Operator.GT: ">", Operator.GE: ">="}
 
@@ -111,6 +123,7 @@ class _Codegen:
         self._tmp = 0
         self._operands: dict[tuple, _Operand] = {}
         self.calls: collections.Counter[str] = collections.Counter()
+        self._depth = 0   # and/or/not levels open in the expression being generated
 
     # -- constants and temporaries -------------------------------------------
     def const(self, value: Any, prefix: str = "_k") -> str:
@@ -128,13 +141,15 @@ class _Codegen:
 
     # -- boolean structure ----------------------------------------------------
     def expr(self, node) -> str:
+        if isinstance(node, (ast.And, ast.Or, ast.Not)):
+            if self._depth >= MAX_NESTING:
+                return self.subfunction(node)
+            self._depth += 1
+            try:
+                return self.boolean(node)
+            finally:
+                self._depth -= 1
         match node:
-            case ast.And(items):
-                return "(" + " and ".join(self.expr(i) for i in items) + ")"
-            case ast.Or(items):
-                return "(" + " or ".join(self.expr(i) for i in items) + ")"
-            case ast.Not(item):
-                return f"(not {self.expr(item)})"
             case ast.Unary(field, _):
                 return f"({self.call(self.operand(field))} is not None)"
             case ast.Compare(field, op, value):
@@ -142,6 +157,24 @@ class _Codegen:
             case ast.Identifier(name):
                 raise FilterCompileError(f"undefined macro {name!r}", position=node.position)
         raise FilterCompileError(f"not a condition: {node!r}")
+
+    def boolean(self, node) -> str:
+        match node:
+            case ast.And(items):
+                return "(" + " and ".join(self.expr(i) for i in items) + ")"
+            case ast.Or(items):
+                return "(" + " or ".join(self.expr(i) for i in items) + ")"
+        return f"(not {self.expr(node.item)})"
+
+    def subfunction(self, node) -> str:
+        """``node`` (nested too deep for one expression) as a call to a function of its
+        own, generated with this one's lookup and shared extractors; a TypeError in it
+        goes up to the condition's own handler."""
+        gen = _Codegen(self.lookup, self.shared)
+        gen._operands = self._operands
+        fn = _function(gen, gen.expr(node), catch=False)
+        self.fields |= gen.fields
+        return f"{self.const(fn, '_h')}(view)"
 
     # -- operands -------------------------------------------------------------
     def operand(self, ref: ast.FieldRef) -> _Operand:
@@ -469,27 +502,14 @@ def compile_condition(node, *, lookup=None, shared: dict | None = None) -> Match
     ``shared``: one dict for several matchers evaluated on the same events one after
     the other (a rule set): each field is then extracted once per event for all of
     them (``per_event``). Not for a filter evaluated before the state parsed the event.
+    Raises FilterCompileError here; the Python code is compiled on the first call.
     """
     custom_lookup = lookup
     if lookup is None:
         from falcolib.fields import lookup
     gen = _Codegen(lookup, shared)
-    body, locals_ = gen.finish(gen.expr(node))
-    init = f"    {' = '.join(locals_)} = _NA\n" if locals_ else ""
-    if shared is not None:
-        init += "    _e = view.evt\n"
-    # a comparison Python cannot make (a field whose values change type, like
-    # evt.rawarg.*) is false, and counted in matcher.type_errors[0]
-    source = (f"def _matcher(view):\n{init}    try:\n        return {body}\n"
-              f"    except TypeError:\n        _type_errors[0] += 1\n        return False\n")
-    namespace = dict(gen.names)
-    namespace["_NA"] = _NA
     type_errors = [0]
-    namespace["_type_errors"] = type_errors
-    namespace["__builtins__"] = {"set": set, "all": all, "any": any, "TypeError": TypeError}
-    exec(compile(source, "<filter>", "exec"), namespace)  # noqa: S102 - our own generated code
-    matcher = namespace["_matcher"]
-    matcher.source = source
+    matcher = _function(gen, gen.expr(node), catch=True, type_errors=type_errors)
     matcher.condition = node
     matcher.fields = frozenset(gen.fields)
     matcher.evttypes = condition_evttypes(node)
@@ -497,3 +517,39 @@ def compile_condition(node, *, lookup=None, shared: dict | None = None) -> Match
     matcher.lookup = custom_lookup   # None: the catalogue's (compile_sequence may join it)
     return matcher
 
+
+# the code of a matcher until its first call: compile the real code (``_compile_now``)
+_STUB = next(c for c in compile("def _matcher(view):\n    return _compile_now(view)\n",
+                                 "<filter>", "exec").co_consts if isinstance(c, types.CodeType))
+_BUILTINS = {"set": set, "all": all, "any": any, "TypeError": TypeError}
+
+
+def _function(gen: _Codegen, expr: str, *, catch: bool, type_errors: list | None = None):
+    """The generated ``_matcher(view)`` returning ``expr`` (a stub until its first call,
+    see the module doc). With ``catch``, a comparison Python cannot make (a field whose
+    values change type, like evt.rawarg.*) makes it False, counted in ``type_errors[0]``;
+    without, the TypeError goes to the caller (a subfunction's condition)."""
+    body, locals_ = gen.finish(expr)
+    init = f"    {' = '.join(locals_)} = _NA\n" if locals_ else ""
+    if gen.shared is not None:
+        init += "    _e = view.evt\n"
+    if catch:
+        source = (f"def _matcher(view):\n{init}    try:\n        return {body}\n"
+                  f"    except TypeError:\n        _type_errors[0] += 1\n        return False\n")
+    else:
+        source = f"def _matcher(view):\n{init}    return {body}\n"
+    namespace = dict(gen.names)
+    namespace["_NA"] = _NA
+    namespace["_type_errors"] = type_errors
+    namespace["__builtins__"] = _BUILTINS
+    matcher = types.FunctionType(_STUB, namespace, "_matcher")
+
+    def compile_now(view):
+        exec(compile(source, "<filter>", "exec"), namespace)  # noqa: S102 - our own code
+        matcher.__code__ = namespace["_matcher"].__code__
+        del namespace["_compile_now"]
+        return matcher(view)
+
+    namespace["_compile_now"] = compile_now
+    matcher.source = source
+    return matcher

@@ -190,17 +190,14 @@ class Formatter:
 
     def _parse(self, s: str) -> None:
         i = 0
-        lit = []
         n = len(s)
         while i < n:
-            c = s[i]
-            if c != "%":
-                lit.append(c)
-                i += 1
-                continue
-            if lit:
-                self._parts.append("".join(lit))
-                lit = []
+            pct = s.find("%", i)
+            if pct < 0:
+                break
+            if pct > i:
+                self._parts.append(s[i:pct])
+            i = pct
             j = i + 1
             if j >= n:
                 raise self._error("invalid format: it cannot end with a %", i)
@@ -241,8 +238,8 @@ class Formatter:
             self._parts.append(tok)
             self._tokens.append(tok)
             i = end
-        if lit:
-            self._parts.append("".join(lit))
+        if i < n:
+            self._parts.append(s[i:])
         self._functions: list[Callable | None] = [None, None]   # lenient, strict: made on use
 
     def _compile(self, require: bool) -> Callable[[Any], str | None]:

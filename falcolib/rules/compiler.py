@@ -177,11 +177,12 @@ class Compiler:
     def __init__(self, col: Collector, result: LoadResult, cache: dict | None = None):
         self.col = col
         self.result = result
-        # expanded condition -> matcher (or the FilterCompileError) and -> Findings, shared
-        # by the compiles of one load: Falco recompiles everything after each file
+        # expanded condition -> matcher (or the FilterCompileError), shared by the
+        # compiles of one load: Falco recompiles everything after each file
         cache = cache if cache is not None else {}
         self.matchers: dict = cache.setdefault("matchers", {})
-        self.findings: dict = cache.setdefault("findings", {})
+        # subtree (by identity, kept alive) -> its Findings, shared by the compiles of one load
+        self.analyzed: dict = cache.setdefault("analyzed", {})
         # field use -> its once-per-event extractor, shared by every rule of the load
         self.shared_fields: dict = cache.setdefault("fields", {})
         self.lists: dict[str, tuple[ast.Literal, ...]] = {}
@@ -272,9 +273,7 @@ class Compiler:
             return None
         if not self.check_output(rule):
             return None
-        found: Findings | None = self.findings.get(node)
-        if found is None:
-            found = self.findings[node] = analyze(node)
+        found: Findings = analyze(node, self.analyzed)
         if found.unsafe_na:
             self.result.add(Code.LOAD_UNSAFE_NA_CHECK, "rule", rule.name, "", rule.position)
         self.check_deprecated(rule, found.fields)

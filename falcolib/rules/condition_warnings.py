@@ -31,13 +31,14 @@ def _literals(value) -> list[str]:
     return []
 
 
+def _unsafe_na(n) -> bool:
+    """``<NA>`` compared for equality with a ka.*/jevt.* field (Falco's warning resolver)."""
+    return (n.op in _EQUALITY and n.field.name.startswith(("ka.", "jevt."))
+            and "<NA>" in _literals(n.value))
+
+
 def unsafe_na_check(node) -> bool:
-    for n in ast.walk(node):
-        if (isinstance(n, ast.Compare) and n.op in _EQUALITY
-                and n.field.name.startswith(("ka.", "jevt."))
-                and "<NA>" in _literals(n.value)):
-            return True
-    return False
+    return any(isinstance(n, ast.Compare) and _unsafe_na(n) for n in ast.walk(node))
 
 
 def _is_field(text: str) -> bool:
@@ -72,18 +73,26 @@ def _regex_is_plain(v: str) -> bool:
 def compile_warnings(node) -> list[str]:
     """LOAD_COMPILE_CONDITION messages for a (macro-free) condition, in tree order."""
     out: list[str] = []
-    transformers = [t.value for t in Transformer]
     for n in ast.walk(node):
-        if not isinstance(n, ast.Compare):
-            continue
-        for v in _literals(n.value):
-            nospaces = "".join(v.split())
-            if n.op is Operator.REGEX and _regex_is_plain(v):
-                out.append(f"regex check with '{v}' may be optimized with simpler operators "
-                           "such as '=', 'contains', 'startswith', 'endswith'")
-            if _is_field(nospaces):
-                out.append(f"'{v}' may be a valid field misused as a const string value")
-            for t in transformers:
+        if isinstance(n, ast.Compare):
+            out += _compare_warnings(n)
+    return out
+
+
+_TRANSFORMERS = tuple(t.value for t in Transformer)
+
+
+def _compare_warnings(n: ast.Compare) -> list[str]:
+    out: list[str] = []
+    for v in _literals(n.value):
+        nospaces = "".join(v.split())
+        if n.op is Operator.REGEX and _regex_is_plain(v):
+            out.append(f"regex check with '{v}' may be optimized with simpler operators "
+                       "such as '=', 'contains', 'startswith', 'endswith'")
+        if _is_field(nospaces):
+            out.append(f"'{v}' may be a valid field misused as a const string value")
+        if "(" in nospaces:
+            for t in _TRANSFORMERS:
                 if (len(nospaces) >= len(t) + 2 and nospaces.startswith(t + "(")
                         and nospaces.endswith(")")):
                     out.append(f"'{v}' may be a valid field transformer misused as a const "
@@ -100,6 +109,35 @@ class Findings:
     fields: frozenset[str]
 
 
-def analyze(node) -> Findings:
-    fields = frozenset(n.name for n in ast.walk(node) if isinstance(n, ast.FieldRef))
-    return Findings(unsafe_na_check(node), tuple(compile_warnings(node)), fields)
+def analyze(node, memo: dict | None = None) -> Findings:
+    """The Findings of ``node`` (macro-free). ``memo`` (one dict per load) keeps each
+    subtree's findings by identity: an expanded macro met again costs nothing."""
+    unsafe, messages, fields = _analyze(node, {} if memo is None else memo)
+    return Findings(unsafe, messages, fields)
+
+
+_NOTHING = (False, (), frozenset())
+
+
+def _analyze(node, memo: dict) -> tuple[bool, tuple[str, ...], frozenset[str]]:
+    hit = memo.get(id(node))
+    if hit is not None:
+        return hit[1]
+    match node:
+        case ast.And(items) | ast.Or(items):
+            parts = [_analyze(i, memo) for i in items]
+            found = (any(p[0] for p in parts), tuple(m for p in parts for m in p[1]),
+                     frozenset().union(*(p[2] for p in parts)))
+        case ast.Not(item):
+            found = _analyze(item, memo)
+        case ast.Compare(field, _, value):
+            names = {field.name}
+            if isinstance(value, ast.FieldValue):
+                names.add(value.field.name)
+            found = (_unsafe_na(node), tuple(_compare_warnings(node)), frozenset(names))
+        case ast.Unary(field, _):
+            found = (False, (), frozenset((field.name,)))
+        case _:
+            found = _NOTHING
+    memo[id(node)] = (node, found)   # the node kept: its id stays its own
+    return found
