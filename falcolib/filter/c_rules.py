@@ -110,23 +110,41 @@ def type_tree(ruleset, t: int, prog: Program):
     """The OR of the conditions of the rules events of type ``t`` meet, folded for ``t``;
     None when a rule is no plain compiled condition."""
     items = []
+    memo: dict = {}
     for rule in ruleset.matcher_for(t):
         node = getattr(rule.matcher, "condition", None)
         if node is None:
             return None
-        items.append(fold(node, t, prog))
+        items.append(fold(node, t, prog, memo))
     return _join("or", items)
 
 
-def fold(node, t: int, prog: Program):
-    """``node`` for events of type ``t``: a constant, or a tree of C tests."""
+def fold(node, t: int, prog: Program, memo: dict | None = None):
+    """``node`` for events of type ``t``: a constant, or a tree of C tests. ``memo`` (one
+    dict per type) keeps each subtree's result by identity: an expanded macro met in
+    several rules is folded once."""
+    if memo is None:
+        return _fold(node, t, prog, {})
+    return _fold(node, t, prog, memo)
+
+
+def _fold(node, t: int, prog: Program, memo: dict):
+    hit = memo.get(id(node))
+    if hit is not None:
+        return hit[1]
+    folded = _fold_node(node, t, prog, memo)
+    memo[id(node)] = (node, folded)   # the node kept: its id stays its own
+    return folded
+
+
+def _fold_node(node, t: int, prog: Program, memo: dict):
     match node:
         case ast.And(items):
-            return _join("and", [fold(i, t, prog) for i in items])
+            return _join("and", [_fold(i, t, prog, memo) for i in items])
         case ast.Or(items):
-            return _join("or", [fold(i, t, prog) for i in items])
+            return _join("or", [_fold(i, t, prog, memo) for i in items])
         case ast.Not(item):
-            inner = fold(item, t, prog)
+            inner = _fold(item, t, prog, memo)
             if isinstance(inner, int):
                 return inner if inner == UNKNOWN else 1 - inner
             if isinstance(inner, tuple) and inner[0] == "not":

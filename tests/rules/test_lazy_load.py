@@ -117,3 +117,23 @@ class TestAnalyzeMemo:
         found = analyze(node, {})
         assert found.messages == walk_findings(node)[1]
         assert len(found.messages) == 4
+
+
+class TestFoldMemo:
+    """The C rules programs (filter.c_rules) fold each shared subtree once per type."""
+
+    def test_same_trees_as_rule_by_rule(self):
+        """Per open* exit type: the memoized OR of the rules = each rule folded alone."""
+        needs(*OFFICIAL)
+        from falcolib.decode.table import EVENTS
+        from falcolib.filter import c_rules
+        rs = load_rules(OFFICIAL)
+        opens = [t for t, e in enumerate(EVENTS) if e.enum in (
+            "PPME_SYSCALL_OPEN_X", "PPME_SYSCALL_OPENAT_X", "PPME_SYSCALL_OPENAT_2_X")]
+        for t in opens:
+            memo_prog, alone_prog = c_rules.Program(), c_rules.Program()
+            tree = c_rules.type_tree(rs, t, memo_prog)
+            alone = c_rules._join("or", [c_rules.fold(r.matcher.condition, t, alone_prog)
+                                         for r in rs.matcher_for(t)])
+            assert tree == alone and memo_prog.tests == alone_prog.tests
+            assert isinstance(tree, tuple) and len(memo_prog.tests) > 20
