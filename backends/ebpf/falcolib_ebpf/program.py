@@ -186,7 +186,7 @@ def handlers() -> list[str]:
     of the syscalls whose enter event is taken at entry, and the process-exit handler."""
     out = [S.handler_name(sc) for sc in S.SYSCALLS]
     out += [S.enter_handler_name(sc) for sc in S.SYSCALLS if sc.enter_tracepoints]
-    out += [S.raw_handler_name(sc) for sc in S.SYSCALLS if sc.raw_nr]
+    out += [S.RAW_HANDLER] if any(sc.raw_nr for sc in S.SYSCALLS) else []
     return out + ["fx_procexit"]
 
 
@@ -223,7 +223,7 @@ class ProbeProgram:
             return [("sched:sched_process_exit", "fx_procexit")]
         sc = S.BY_NAME[name]
         if sc.raw_nr and not _has_tracepoint(sc.exit_tracepoints[0]):
-            return [(S.RAW_EXIT, S.raw_handler_name(sc))]
+            return [(S.RAW_EXIT, S.RAW_HANDLER)]
         hooks = [(tp, S.handler_name(sc)) for tp in sc.exit_tracepoints]
         hooks += [(tp, S.enter_handler_name(sc)) for tp in sc.enter_tracepoints]
         return hooks

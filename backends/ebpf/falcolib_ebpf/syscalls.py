@@ -237,12 +237,8 @@ def enter_handler_name(sc: Syscall) -> str:
     return f"fe_{sc.name}"
 
 
-def raw_handler_name(sc: Syscall) -> str:
-    """The handler for raw_syscalls:sys_exit (``Syscall.raw_nr``)."""
-    return f"fr_{sc.name}"
-
-
 RAW_EXIT = "raw_syscalls:sys_exit"
+RAW_HANDLER = "fr_raw"    # the one raw_syscalls:sys_exit program (``Syscall.raw_nr``)
 
 
 def generate_c(slots: dict[str, int]) -> str:
@@ -255,15 +251,11 @@ def generate_c(slots: dict[str, int]) -> str:
         enter_c = "" if sc.enter_tracepoints else (
             f"if (h.flags & F_ENTER) {{ {_event_c(ecode, len(eops), eops, sc)} }}")
         exit_c = _event_c(xcode, exit_nparams(sc), xops, sc)
-        names = [(handler_name(sc), "")]
-        if sc.raw_nr:
-            # raw_syscalls:sys_exit's id (a long at 8) and the per-syscall tracepoint's
-            # __syscall_nr (an int at 8) read the same on x86_64
-            names.append((raw_handler_name(sc), f"if (RDK(s32, ctx, 8) != {sc.raw_nr}) return 0;"))
-        for fname, guard in names:
-            out.append(f"""
-int {fname}(void *ctx) {{
-    {guard}
+        # a syscall also taken from raw_syscalls:sys_exit has its body inlined into both
+        # its own handler and the one raw dispatcher (RAW_HANDLER)
+        fname = f"static __always_inline int body_{sc.name}" if sc.raw_nr else f"int {handler_name(sc)}"
+        out.append(f"""
+{fname}(void *ctx) {{
     struct hctx h = {{}};
     if (!prologue(&h, ctx, {slot}))
         return 0;
@@ -279,6 +271,8 @@ int {fname}(void *ctx) {{
         submit(e);
     return 0;
 }}""")
+        if sc.raw_nr:
+            out.append(f"int {handler_name(sc)}(void *ctx) {{ return body_{sc.name}(ctx); }}")
         if sc.enter_tracepoints:
             # the enter event's strings live in memory the exit no longer maps
             body = _event_c(ecode, len(eops), eops, sc).replace("ARG(&h, ", "EARG(ctx, ")
@@ -298,6 +292,17 @@ int {enter_handler_name(sc)}(void *ctx) {{
     e->ts = now_ns();
     {body}
     submit(e);
+    return 0;
+}}""")
+    raw = [sc for sc in SYSCALLS if sc.raw_nr]
+    if raw:
+        # raw_syscalls:sys_exit's id, a long at 8 read directly from the context: one
+        # program for every syscall lacking its own tracepoint, cheap on all the others
+        cases = " ".join(f"if (nr == {sc.raw_nr}) return body_{sc.name}(ctx);" for sc in raw)
+        out.append(f"""
+int {RAW_HANDLER}(void *ctx) {{
+    long nr = *(long *)((char *)ctx + 8);
+    {cases}
     return 0;
 }}""")
     return "\n".join(out)

@@ -110,12 +110,14 @@ class TestSyscallTable:
         only where the kernel has no syscalls:sys_exit_init_module (no CONFIG_MODULES)."""
         from falcolib_ebpf import program as P
         src = S.generate_c({sc.name: i for i, sc in enumerate(S.SYSCALLS)})
-        assert "int fr_init_module(void *ctx) {\n    if (RDK(s32, ctx, 8) != 175) return 0;" in src
-        assert "fr_finit_module" in P.handlers() and "fr_open" not in P.handlers()
+        assert "if (nr == 175) return body_init_module(ctx);" in src
+        assert "if (nr == 313) return body_finit_module(ctx);" in src
+        assert P.handlers().count("fr_raw") == 1
         present = P._has_tracepoint("syscalls:sys_exit_init_module")
-        hooks = P.ProbeProgram._hooks_for(None, "init_module")
-        assert hooks == ([("syscalls:sys_exit_init_module", "fx_init_module")] if present
-                         else [("raw_syscalls:sys_exit", "fr_init_module")])
+        for name in ("init_module", "finit_module"):
+            hooks = P.ProbeProgram._hooks_for(None, name)
+            assert hooks == ([(f"syscalls:sys_exit_{name}", f"fx_{name}")] if present
+                             else [("raw_syscalls:sys_exit", "fr_raw")])
         assert P.ProbeProgram._hooks_for(None, "openat") == [("syscalls:sys_exit_openat", "fx_openat")]
 
     def test_live_hooks_for_the_official_rules(self, shared_dir):
