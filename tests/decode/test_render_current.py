@@ -217,7 +217,8 @@ def test_real_captures_differ_only_where_libs_changed(cap):
         if t in execs and e.type % 2 and "flags" in [p.name for p in EVENTS[t].params]:
             v = e.value("flags")
             if v is not None and EVENTS[t].params[EVENTS[t].index("flags")].info == "execve_flags":
-                assert render_arg(e, "flags", None, current=True) == (_expected_exe_flags(v) or str(v))
+                want = _expected_exe_flags(v) or str(v)
+                assert render_arg(e, "flags", None, current=True) == want
     assert same == checked
     assert checked > 0
 
