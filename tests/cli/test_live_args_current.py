@@ -67,6 +67,18 @@ def _check_layout(args: str) -> None:
     assert not args.endswith(" ")
 
 
+def _check_exec_flags(f: dict, *names: str) -> None:
+    """The exec's flags are exactly ``names``: their value, and the text of the current table."""
+    value = 0
+    for name in names:
+        value |= EXE[name]
+    text = _flags_text(value)
+    assert text == "|".join(names)
+    assert f["evt.arg.flags"] == text
+    assert f" flags={value}({text}) " in f["evt.args"]
+    _check_layout(f["evt.args"])
+
+
 class TestLiveArgsCurrent:
     """Arguments of live events, as libs HEAD's sinsp_evt prints them."""
 
@@ -78,13 +90,7 @@ class TestLiveArgsCurrent:
         alert = monitor.wait_for(
             "current exec", lambda: run([sys.executable, "-c", code, TOKEN]),
             where=lambda f: f["evt.args"].startswith("res=0 exe=memx "))
-        f = alert["output_fields"]
-        value = EXE["EXE_WRITABLE"] | EXE["EXE_FROM_MEMFD"]
-        text = _flags_text(value)
-        assert text == "EXE_WRITABLE|EXE_FROM_MEMFD"
-        assert f["evt.arg.flags"] == text
-        assert f" flags={value}({text}) " in f["evt.args"]
-        _check_layout(f["evt.args"])
+        _check_exec_flags(alert["output_fields"], "EXE_WRITABLE", "EXE_FROM_MEMFD")
 
     def test_exec_trusted_exepath(self, monitor):
         """%evt.arg.trusted_exepath is the kernel's path of the executed file (not <NA>)."""
@@ -127,14 +133,8 @@ class TestLiveArgsCurrent:
         alert = monitor.wait_for(
             "current exec", lambda: run([*PODMAN, image, "/bin/sh", "-c", script]),
             timeout=120, where=lambda f: f["evt.args"].startswith("res=0 exe=/t/true "))
-        f = alert["output_fields"]
-        value = EXE["EXE_WRITABLE"] | EXE["EXE_UPPER_LAYER"]
-        text = _flags_text(value)
-        assert text == "EXE_WRITABLE|EXE_UPPER_LAYER"
-        assert f["evt.arg.flags"] == text
-        assert f" flags={value}({text}) " in f["evt.args"]
-        assert f["evt.arg.trusted_exepath"] == "/t/true"
-        _check_layout(f["evt.args"])
+        _check_exec_flags(alert["output_fields"], "EXE_WRITABLE", "EXE_UPPER_LAYER")
+        assert alert["output_fields"]["evt.arg.trusted_exepath"] == "/t/true"
 
 
 def test_rules_file_is_valid(tmp_path):
