@@ -44,8 +44,8 @@ def add_socket(state, view, fd: int, domain: int, stype: int, proto: int) -> Non
         fi.sip = fi.dip = "0.0.0.0" if domain == AF_INET else "::"
     elif domain == AF_NETLINK:
         fi.type = F.FD_NETLINK
-    if fi.type == F.FD_UNKNOWN:
-        return
+    if fi.type == F.FD_UNKNOWN and not state.live:
+        return   # sysdig 0.29 keeps no unknown socket (AF_PACKET...); current libs do
     view.fd = state.add_fd(view.thread, fd, fi)
 
 
@@ -65,6 +65,10 @@ def parse_socket_exit(state, evt, view) -> None:
     fd = _v(evt, 0, -1)
     t = view.thread
     if fd < 0 or t is None:
+        return
+    if state.live and evt.nparams >= 4:
+        # live, as current libs: the exit carries domain, type and protocol itself
+        add_socket(state, view, fd, _v(evt, 1, 0), _v(evt, 2, 0), _v(evt, 3, 0))
         return
     enter = state.enter_event(t, evt)
     if enter is None:

@@ -80,3 +80,29 @@ class TestEnterlessTypes:
         assert _code("PPME_SYSCALL_OPENAT_2_E") in eng.wanted_types()
         assert _code("PPME_SYSCALL_OPENAT_2_E") not in eng.wanted_types(enterless=True)
         assert _code("PPME_SYSCALL_OPENAT_2_X") in eng.wanted_types(enterless=True)
+
+
+class TestLiveSocketExit:
+    """A live socket exit that carries domain/type/protocol adds its fd alone (current libs),
+    an AF_PACKET one too (as an unknown socket); a replay keeps sysdig 0.29's enter-based
+    parse, which keeps no unknown socket."""
+
+    def _exit(self, b, fd, domain, stype, proto):
+        return b.named("PPME_SOCKET_SOCKET_X", fd, domain, stype, proto)
+
+    def test_live_exit_alone(self):
+        st = State(base_snapshot(), live=True, enterless=True)
+        b = EventBuilder(tid=200)
+        v = feed(st, [self._exit(b, 5, 2, 2, 0)])            # AF_INET, SOCK_DGRAM
+        assert (field(v, "fd.num"), field(v, "fd.typechar"), field(v, "fd.type")) == (5, "4", "ipv4")
+        v = feed(st, [self._exit(b, 6, 17, 3, 768)])         # AF_PACKET, SOCK_RAW
+        assert (field(v, "fd.num"), field(v, "fd.typechar")) == (6, "o")
+        assert st.fd_label(200, 6) == "<o>"
+
+    def test_replay_needs_the_enter(self):
+        st = State(base_snapshot())
+        b = EventBuilder(tid=200)
+        v = feed(st, [self._exit(b, 5, 2, 2, 0)])
+        assert v.fd is None and st.fd_label(200, 5) is None
+        v = feed(st, [b.named("PPME_SOCKET_SOCKET_E", 17, 3, 768), self._exit(b, 6, 17, 3, 768)])
+        assert st.fd_label(200, 6) is None
