@@ -245,7 +245,8 @@ init_state(Printer *self, PyObject *state, PyObject *kinds, PyObject *flags, PyO
 /* parsers: one byte per type (1 close enter, 2 close exit, 3 a read/write exit whose
  * parser only marks sockets connected, 4-8 open* exits: _speedups_open.c, 9 sendto's
  * enter on a known fd: nothing, 10 connect's enter: an IPv4 destination, 11 a thread's
- * exit: closed, removed at the next event); fd_flags:
+ * exit: closed, removed at the next event, 12-14 pipe, getrlimit/setrlimit and fcntl
+ * exits: _speedups_open.c); fd_flags:
  * the FdInfo flag values (close in progress, close canceled), the parked fd number, the
  * two ip socket types and, optionally, the connected, pending and failed flags (without
  * them, reads and writes on ip sockets go to Python) and the thread's closed flag
@@ -1015,6 +1016,13 @@ bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObje
         if (r <= 0)
             return r;
     }
+    if (parser >= P_PIPE && parser <= P_FCNTL) {   /* pipe, rlimit, fcntl: _speedups_open.c */
+        if (fl & 2)
+            return 0;
+        int r = exit_prepare(self, blk, th, fd, parser);
+        if (r <= 0)
+            return r;
+    }
     /* (values that would not change are not written again) */
     if (!(flags & CL_ACTIVE) &&
         set_slot(th, self->off_flags, PyLong_FromLongLong(flags | CL_ACTIVE)) < 0)
@@ -1084,6 +1092,12 @@ bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObje
     }
     if (parser >= 4 && parser <= 8) {
         int r = open_commit(self, th);
+        open_release(self);
+        if (r < 0)
+            return -1;
+    }
+    if (parser >= P_PIPE && parser <= P_FCNTL) {
+        int r = exit_commit(self, th);
         open_release(self);
         if (r < 0)
             return -1;

@@ -154,7 +154,22 @@ struct OpenParse {
     int have_buf;
     PyObject *name_obj;     /* fd.name as a str, made when first needed */
     PyObject *dir_obj, *file_obj, *raw_obj;
+    /* the other exits parsed here (parsers 12-14: pipe, getrlimit/setrlimit, fcntl):
+     * set up once, then what exit_prepare found and exit_commit applies */
+    long long fd_fifo, rlimit_nofile, f_dupfd, f_dupfd_cloexec;
+    Py_ssize_t off_fdlimit;
+    int xapply;             /* something to write beyond ``invalidate`` */
+    unsigned char xparser;
+    long long xfd[2];       /* pipe: its two fds */
+    unsigned long long xino;
+    PyObject *xmain;        /* getrlimit: the main thread whose fdlimit is set (borrowed) */
+    long long xlimit;
 };
+
+/* the codes of the parsers run in C (events_fast._c_parsed) */
+enum { P_CLOSE_E = 1, P_CLOSE_X = 2, P_RW = 3, P_OPEN = 4, P_CREAT = 5, P_OPENAT = 6,
+       P_OPENAT_2 = 7, P_OPENAT2 = 8, P_SENDTO_E = 9, P_CONNECT_E = 10, P_PROCEXIT = 11,
+       P_PIPE = 12, P_RLIMIT = 13, P_FCNTL = 14 };
 
 
 /* shared by the files (defined in _speedups.c) */
@@ -171,6 +186,9 @@ int open_prepare(Printer *self, const unsigned char *blk, PyObject *thread, unsi
 int open_commit(Printer *self, PyObject *thread);
 void open_release(Printer *self);
 void open_free(Printer *self);
+int exit_prepare(Printer *self, const unsigned char *blk, PyObject *thread, PyObject *fd,
+                 unsigned char parser);
+int exit_commit(Printer *self, PyObject *thread);
 
 /* defined in _speedups_rules.c */
 int rules_init(Printer *self, PyObject *spec);

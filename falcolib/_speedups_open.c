@@ -10,6 +10,12 @@
  *  open_commit() applies it: the FdInfo made by calling the Python type, added with
  *      State.add_fd's semantics. open_release() drops what prepare held.
  *
+ * The same two halves serve three simpler exits (parsers 12-14, exit_prepare and
+ * exit_commit at the end): pipe/pipe2 (fd_parsers.parse_pipe_exit: two FIFO fds),
+ * getrlimit/setrlimit (resource_parsers.parse_rlimit_exit: the process' fd limit) and
+ * fcntl (fd_parsers.parse_fcntl_exit, whose F_DUPFD case, a copy of the fd, stays
+ * Python's).
+ *
  * Attacker-controlled bytes (paths) are only copied and compared, into buffers bounded
  * by sysdig's path limit (MAX_PATH_SYSDIG); nothing is ever evaluated.
  */
@@ -19,7 +25,6 @@
 #define CL_IS_MAIN (1LL << 30)
 #define MAX_PARAMS 32
 
-enum { P_OPEN = 4, P_CREAT = 5, P_OPENAT = 6, P_OPENAT_2 = 7, P_OPENAT2 = 8 };
 
 typedef struct { const unsigned char *p; Py_ssize_t n; } Param;
 
@@ -213,7 +218,8 @@ main_thread(Printer *self, PyObject *th)
     return mt;
 }
 
-/* cfg: (Event type, max_fds, O_DIRECTORY, FD_FILE_V2, FD_DIRECTORY) */
+/* cfg: (Event type, max_fds, O_DIRECTORY, FD_FILE_V2, FD_DIRECTORY, FD_FIFO, RLIMIT_NOFILE,
+ * F_DUPFD, F_DUPFD_CLOEXEC) */
 int
 open_init(Printer *self, PyObject *cfg)
 {
@@ -224,8 +230,9 @@ open_init(Printer *self, PyObject *cfg)
         return -1;
     }
     self->open = op;
-    if (!PyArg_ParseTuple(cfg, "O!LLLL", &PyType_Type, &ev_type, &op->max_fds,
-                          &op->o_directory, &op->fd_file, &op->fd_dir))
+    if (!PyArg_ParseTuple(cfg, "O!LLLLLLLL", &PyType_Type, &ev_type, &op->max_fds,
+                          &op->o_directory, &op->fd_file, &op->fd_dir, &op->fd_fifo,
+                          &op->rlimit_nofile, &op->f_dupfd, &op->f_dupfd_cloexec))
         return -1;
     Py_INCREF(ev_type);
     op->event_type = (PyTypeObject *)ev_type;
@@ -236,7 +243,8 @@ open_init(Printer *self, PyObject *cfg)
         member_offset(self->thread_type, "ptid", &self->off_ptid) < 0 ||
         member_offset(self->fd_type, "dev", &op->off_fd_dev) < 0 ||
         member_offset(self->fd_type, "ino", &op->off_fd_ino) < 0 ||
-        member_offset(self->fd_type, "nameraw", &op->off_fd_nameraw) < 0)
+        member_offset(self->fd_type, "nameraw", &op->off_fd_nameraw) < 0 ||
+        member_offset(self->thread_type, "fdlimit", &op->off_fdlimit) < 0)
         return -1;
     return 0;
 }
@@ -257,6 +265,8 @@ open_release(Printer *self)
     op->have_buf = 0;
     Py_CLEAR(op->enter);
     op->old = NULL;
+    op->xmain = NULL;
+    op->xapply = 0;
     op->ready = 0;
 }
 
@@ -589,3 +599,170 @@ out:
     return rc;
 }
 
+
+
+/* -- pipe, getrlimit/setrlimit and fcntl exits (parsers 12-14) ------------------------ */
+
+/* A one-byte parameter (PT_ENUMFLAGS8) as _v reads it: ``dflt`` when absent; 0 when its
+ * width is not 1 (Python decodes that case itself). */
+static int
+param_u8(const unsigned char *ev, Py_ssize_t size, uint32_t nparams, uint32_t i, long long dflt,
+         long long *out)
+{
+    Param p;
+    if (!param_at(ev, size, nparams, i, &p))
+        return 0;
+    if (p.p == NULL) {
+        *out = dflt;
+        return 1;
+    }
+    if (p.n != 1)
+        return 0;
+    *out = p.p[0];
+    return 1;
+}
+
+/* Whether fd can be added to the table (State.add_fd) without a case C leaves to Python:
+ * a full table, or an entry being closed (parked then) */
+static int
+plain_add(Printer *self, PyObject *fds, long long fd, Py_ssize_t more)
+{
+    PyObject *key = PyLong_FromLongLong(fd);
+    if (key == NULL)
+        return -1;
+    PyObject *old = PyDict_GetItemWithError(fds, key);
+    Py_DECREF(key);
+    if (old == NULL) {
+        if (PyErr_Occurred())
+            return -1;
+        return PyDict_GET_SIZE(fds) + more <= self->open->max_fds;
+    }
+    long long fl;
+    if (Py_TYPE(old) != self->fd_type || !slot_ll(old, self->off_fd_flags, &fl))
+        return 0;
+    return !(fl & self->fl_in_progress);
+}
+
+/* What the exit's parser will do, nothing changed yet: 1 prepared, 0 Python must parse
+ * it, -1 error. ``fd``: the fd the bookkeeping found for the exit (view.fd) or NULL. */
+int
+exit_prepare(Printer *self, const unsigned char *blk, PyObject *th, PyObject *fd,
+             unsigned char parser)
+{
+    struct OpenParse *op = self->open;
+    if (op == NULL || th == NULL || parser < P_PIPE || parser > P_FCNTL)
+        return 0;
+    open_release(self);
+    const unsigned char *ev = blk + 10;
+    Py_ssize_t size = rd32(ev + 16);
+    uint32_t np = rd32(ev + 22);
+    uint16_t t = rd16(ev + 20);
+    long long res;
+    op->blk = blk;
+    op->thread = th;
+    op->invalidate = 0;
+    op->xapply = 0;
+    op->xparser = parser;
+    op->ready = 1;
+    if (!param_int(ev, size, np, 0, 8, -1, &res))
+        goto python;
+    if (parser == P_PIPE) {   /* res >= 0: the two fds, FIFOs of the pipe's inode */
+        long long ino;
+        if (res < 0)
+            return 1;
+        if (!param_int(ev, size, np, 1, 8, -1, &op->xfd[0]) ||
+            !param_int(ev, size, np, 2, 8, -1, &op->xfd[1]) ||
+            !param_int(ev, size, np, 3, 8, 0, &ino))
+            goto python;
+        op->xino = (unsigned long long)ino;
+        if (op->xfd[0] < 0 || op->xfd[1] < 0 || op->xfd[0] == op->xfd[1])
+            goto python;
+        PyObject *fds = SLOT(th, self->off_fds);
+        if (fds == NULL || !PyDict_CheckExact(fds))
+            goto python;
+        for (int k = 0; k < 2; k++) {
+            int r = plain_add(self, fds, op->xfd[k], 2);
+            if (r <= 0) {
+                open_release(self);
+                return r;
+            }
+        }
+        op->xapply = 1;
+        return 1;
+    }
+    if (parser == P_RLIMIT && res < 0)
+        return 1;   /* (the enter is not even looked at) */
+    const unsigned char *en;
+    Py_ssize_t esize;
+    uint32_t enp;
+    if (!find_enter(self, th, t, &en, &esize, &enp))
+        goto python;
+    if (en == NULL)
+        return 1;   /* no enter: nothing to do (but ``invalidate``) */
+    long long arg;
+    if (parser == P_FCNTL) {   /* F_DUPFD(_CLOEXEC) on a known fd: a copy, Python's */
+        if (res < 0 || fd == NULL)
+            return 1;
+        if (!param_u8(en, esize, enp, 1, 0, &arg))
+            goto python;
+        if (arg == op->f_dupfd || arg == op->f_dupfd_cloexec)
+            goto python;
+        return 1;
+    }
+    /* getrlimit/setrlimit of RLIMIT_NOFILE: the new limit on the main thread */
+    if (!param_u8(en, esize, enp, 0, -1, &arg))
+        goto python;
+    if (arg != op->rlimit_nofile)
+        return 1;
+    if (!param_int(ev, size, np, 1, 8, -1, &op->xlimit))
+        goto python;
+    op->xmain = main_thread(self, th);
+    if (op->xmain == NULL || Py_TYPE(op->xmain) != self->thread_type) {
+        if (PyErr_Occurred()) {
+            open_release(self);
+            return -1;
+        }
+        goto python;   /* an unknown main thread: Python makes its placeholder */
+    }
+    op->xapply = op->xlimit != -1;
+    return 1;
+python:
+    open_release(self);
+    return 0;
+}
+
+/* exit_prepare's findings applied (after the bookkeeping, as State.process runs the
+ * parser after it): 0 done, -1 error */
+int
+exit_commit(Printer *self, PyObject *th)
+{
+    struct OpenParse *op = self->open;
+    if (op == NULL || !op->ready)
+        return 0;
+    if (op->invalidate) {
+        Py_INCREF(Py_False);
+        if (set_slot(th, self->off_lvalid, Py_False) < 0)
+            return -1;
+    }
+    if (!op->xapply)
+        return 0;
+    if (op->xparser == P_RLIMIT)
+        return set_slot(op->xmain, op->off_fdlimit, PyLong_FromLongLong(op->xlimit));
+    /* P_PIPE: FdInfo(FD_FIFO, "", 0, 0, ino) for each fd, State.add_fd's way */
+    PyObject *fds = SLOT(th, self->off_fds);
+    for (int k = 0; k < 2; k++) {
+        if (set_slot(th, self->off_lfd, PyLong_FromLongLong(op->xfd[k])) < 0)
+            return -1;
+        PyObject *fi = PyObject_CallFunction((PyObject *)self->fd_type, "LsiiK", op->fd_fifo, "",
+                                             0, 0, op->xino);
+        if (fi == NULL)
+            return -1;
+        PyObject *key = PyLong_FromLongLong(op->xfd[k]);
+        int r = key == NULL ? -1 : PyDict_SetItem(fds, key, fi);
+        Py_XDECREF(key);
+        Py_DECREF(fi);
+        if (r < 0)
+            return -1;
+    }
+    return 0;
+}

@@ -533,3 +533,110 @@ class TestTruncated:
             theirs = subprocess.run([sysdig, "-r", str(cut), *argv[:-2], "-p", argv[-1]],
                                     capture_output=True, timeout=120).stdout
             assert outs[0] == theirs
+
+
+def exits_host() -> Host:
+    """pipe, getrlimit/setrlimit and fcntl exits of every kind: success, failure, a
+    lost enter, a pipe over a known fd and over one being closed, RLIMIT_NOFILE and another
+    resource, an unlimited value, a thread (and one whose main thread the state never saw)
+    setting its process' limit, F_GETFL and F_DUPFD; each followed by an fstat that shows
+    the fd table and the limit."""
+    import attrs
+    h = Host()
+    app = h.process("app")
+    e = h._emit
+    pid = app.pid
+    known = app.open("/etc/passwd")
+    main_rec = next(r for r in h._records if r.tid == pid)
+    h._records.append(attrs.evolve(main_rec, tid=pid + 50))            # a thread of app
+    h._records.append(attrs.evolve(main_rec, tid=pid + 60, pid=pid + 59))   # main unseen
+    thread, orphan = pid + 50, pid + 60
+
+    def show(tid=pid, fds=(known, 7, 8, 9, 10, 20)):
+        for fd in fds:
+            e("PPME_SYSCALL_FSTAT_E", tid, fd)
+            e("PPME_SYSCALL_FSTAT_X", tid, 0, fd)
+
+    e("PPME_SYSCALL_PIPE_E", pid)
+    e("PPME_SYSCALL_PIPE_X", pid, 0, 7, 8, 4242)
+    show()
+    e("PPME_SYSCALL_PIPE_E", pid)
+    e("PPME_SYSCALL_PIPE_X", pid, -24, 9, 10, 1)                       # failed
+    e("PPME_SYSCALL_PIPE_E", pid)
+    e("PPME_SYSCALL_PIPE_X", pid, 0, 9, known, 4343)                   # over a known fd
+    show()
+    e("PPME_SYSCALL_CLOSE_E", pid, 7)                                  # being closed
+    e("PPME_SYSCALL_PIPE_E", pid)
+    e("PPME_SYSCALL_PIPE_X", pid, 0, 7, 10, 4444)
+    e("PPME_SYSCALL_CLOSE_X", pid, 0, 7)
+    show()
+    for tid, resource, res, cur in [(pid, 7, 0, 4096), (pid, 3, 0, 100), (pid, 7, 0, -1),
+                                    (pid, 7, -22, 5), (thread, 7, 0, 2048),
+                                    (orphan, 7, 0, 512)]:
+        kind = "SETRLIMIT" if tid == thread else "GETRLIMIT"
+        e(f"PPME_SYSCALL_{kind}_E", tid, resource)
+        e(f"PPME_SYSCALL_{kind}_X", tid, res, cur, cur, resource)
+        show(tid, fds=(known,))
+    e("PPME_SYSCALL_GETRLIMIT_X", pid, 0, 999, 999, 7)                 # its enter lost
+    show(fds=(known,))
+    for cmd, res in [(3, 0), (1, 20), (1, -9), (26, 21)]:             # F_GETFL, F_DUPFD(_CLOEXEC)
+        e("PPME_SYSCALL_FCNTL_E", pid, known, cmd)
+        e("PPME_SYSCALL_FCNTL_X", pid, res, known, cmd, 0)
+        show(fds=(known, 20, 21))
+    e("PPME_SYSCALL_FCNTL_X", pid, 22, known, 1, 0)                    # its enter lost
+    e("PPME_SYSCALL_FCNTL_E", pid, 99, 1)                              # an fd never seen
+    e("PPME_SYSCALL_FCNTL_X", pid, 23, 99, 1, 0)
+    show(fds=(known, 22, 23))
+    return h
+
+
+class TestOtherExitsInC:
+    """pipe, rlimit and fcntl exits parsed in C (F_DUPFD, an unseen main thread and a pipe
+    over a closing fd in Python): the fd tables and limits are those of a pure replay."""
+
+    FMT = "*%evt.num %thread.tid %fd.num %fd.name %fd.typechar %fd.ino %proc.fdlimit"
+
+    def test_events(self, tmp_path, monkeypatch):
+        """`events` (sysdig's filter order: a rejected rlimit exit is never parsed)."""
+        got = same_as_reference(exits_host(), tmp_path, monkeypatch,
+                                "evt.type = fstat and evt.dir = <", self.FMT)
+        lines = got.decode().splitlines()
+        assert len(lines) >= 40
+        assert any(ln.endswith(" 7  p 4242 1024") for ln in lines)    # the pipe's fds
+
+    def run(self, tmp_path, monkeypatch, enabled: bool) -> bytes:
+        cap = tmp_path / "exits.scap"
+        exits_host().write(cap)
+        rules = tmp_path / "rules.yaml"
+        rules.write_text("- rule: stat\n  desc: t\n  condition: evt.type=fstat and evt.dir=<\n"
+                         f"  output: \"{self.FMT[1:]}\"\n  priority: NOTICE\n")
+        with_c(enabled, monkeypatch)
+        raw = io.BytesIO()
+        monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, write_through=True))
+        assert main(["run", "--capture", str(cap), "--rules", str(rules)]) == 0
+        return raw.getvalue()
+
+    def test_run(self, tmp_path, monkeypatch):
+        """`falcolib run`: every exit parsed, C as pure Python (limits set by the
+        process and by its thread)."""
+        got = [self.run(tmp_path, monkeypatch, enabled) for enabled in (True, False)]
+        assert got[0] == got[1] and got[0].count(b"\n") >= 40
+        assert b" 4096 container_id" in got[0] and b" 2048 container_id" in got[0]
+
+    def test_c_parses_them(self, tmp_path, monkeypatch):
+        """The exits C takes are kept from Python: only the declined ones reach it."""
+        from falcolib.state import State
+        seen = []
+        real = State.process
+
+        def counting(self, evt):
+            seen.append(evt.type)
+            return real(self, evt)
+        monkeypatch.setattr(State, "process", counting)
+        self.run(tmp_path, monkeypatch, True)
+        exits = lambda *names: sum(1 for t in seen if t % 2 and any(   # noqa: E731
+            t in types_named(n) for n in names))
+        assert exits("pipe") == 1                   # over the fd being closed
+        assert exits("fcntl") == 2                  # F_DUPFD(_CLOEXEC) on the known fd
+        assert exits("getrlimit", "setrlimit") == 1     # the thread of an unseen process
+        assert exits("fstat") >= 40

@@ -75,7 +75,8 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
     parsers = bytearray(n)
     if state is not None:
         kinds, flags = state_tables(state, n, python,
-                                    {t for t in in_c if _c_parsed()[t] in _OPENS})
+                                    {t for t in in_c if _c_parsed()[t] in _OPENS},
+                                    {t for t in in_c if _c_parsed()[t] in _WITH_ENTER})
         codes = _c_parsed()
         for t in in_c:
             if t < n:
@@ -108,11 +109,13 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
                               CANCELED_FD, fdinfo.FD_IPV4_SOCK, fdinfo.FD_IPV6_SOCK,
                               fdinfo.FLAGS_SOCKET_CONNECTED, fdinfo.FLAGS_CONNECTION_PENDING,
                               fdinfo.FLAGS_CONNECTION_FAILED, CL_CLOSED)}
-        if any(parsers[t] in _OPENS for t in in_c if t < n):
+        if any(parsers[t] in _OPENS or parsers[t] in _EXITS for t in in_c if t < n):
             from falcolib.decode.event import Event
-            from falcolib.state.fd_parsers import PPM_O_DIRECTORY
-            extra["open"] = (Event, state.max_fds, PPM_O_DIRECTORY, fdinfo.FD_FILE_V2,
-                             fdinfo.FD_DIRECTORY)
+            from falcolib.state import fd_parsers as FP
+            from falcolib.state.resource_parsers import PPM_RLIMIT_NOFILE
+            extra["open"] = (Event, state.max_fds, FP.PPM_O_DIRECTORY, fdinfo.FD_FILE_V2,
+                             fdinfo.FD_DIRECTORY, fdinfo.FD_FIFO, PPM_RLIMIT_NOFILE,
+                             FP.PPM_FCNTL_F_DUPFD, FP.PPM_FCNTL_F_DUPFD_CLOEXEC)
             if program is not None:
                 extra["rules"] = program.spec()
     printer = mod.Printer(bytes(actions), plan, fmt.require_all if fmt is not None else True,
@@ -182,8 +185,11 @@ def _c_parsed() -> dict[int, int]:
     creat, openat, openat (2) and openat2 exits (fd_parsers.parse_open_exit, in
     falcolib/_speedups_open.c), 9 sendto's enter on a known fd (parse_sendto_enter does
     nothing then; C hands Python the others), 10 connect's enter (parse_connect_enter)
-    with an IPv4 address or none, 11 the thread exits (proc_parsers.parse_thread_exit).
-    tests/test_speedups.py compares them with Python's."""
+    with an IPv4 address or none, 11 the thread exits (proc_parsers.parse_thread_exit),
+    12 pipe/pipe2 exits (fd_parsers.parse_pipe_exit), 13 getrlimit/setrlimit exits
+    (resource_parsers.parse_rlimit_exit), 14 fcntl exits (fd_parsers.parse_fcntl_exit;
+    F_DUPFD on a known fd is Python's). tests/test_speedups.py compares them with
+    Python's."""
     from falcolib.decode.table import EVENTS
     out = {}
     for t, e in enumerate(EVENTS):
@@ -201,25 +207,35 @@ def _c_parsed() -> dict[int, int]:
             out[t] = 10
         elif e.enum in ("PPME_PROCEXIT_E", "PPME_PROCEXIT_1_E"):
             out[t] = 11
+        elif e.enum in _OTHER_EXITS:
+            out[t] = _OTHER_EXITS[e.enum]
     return out
 
 
 def _c_handler_ok(state, t: int) -> bool:
     """Whether the state's parser of type ``t`` is still the one C mirrors (parsers 4-8:
     fd_parsers.parse_open_exit, 9/10 socket_parsers.parse_sendto_enter/connect_enter, 11
-    proc_parsers.parse_thread_exit); a state whose parser was replaced keeps it in Python."""
+    proc_parsers.parse_thread_exit, 12-14 the pipe, rlimit and fcntl exit parsers); a state
+    whose parser was replaced keeps it in Python."""
     code = _c_parsed()[t]
     if code < 4:
         return True
+    from falcolib.state import fd_parsers as FP
     from falcolib.state import socket_parsers as SP
-    from falcolib.state.fd_parsers import parse_open_exit
     from falcolib.state.proc_parsers import parse_thread_exit
-    want = {9: SP.parse_sendto_enter, 10: SP.parse_connect_enter,
-            11: parse_thread_exit}.get(code, parse_open_exit)
+    from falcolib.state.resource_parsers import parse_rlimit_exit
+    want = {9: SP.parse_sendto_enter, 10: SP.parse_connect_enter, 11: parse_thread_exit,
+            12: FP.parse_pipe_exit, 13: parse_rlimit_exit,
+            14: FP.parse_fcntl_exit}.get(code, FP.parse_open_exit)
     return t < len(state._handlers) and state._handlers[t] is want
 
 
 _OPENS = range(4, 9)   # the codes of the open* exit parsers (falcolib/_speedups_open.c)
+_EXITS = range(12, 15)   # pipe, rlimit and fcntl exits (falcolib/_speedups_open.c too)
+_WITH_ENTER = frozenset({*_OPENS, 13, 14})   # exits whose C parser reads the kept enter
+_OTHER_EXITS = {"PPME_SYSCALL_PIPE_X": 12, "PPME_SYSCALL_PIPE2_X": 12,
+                "PPME_SYSCALL_GETRLIMIT_X": 13, "PPME_SYSCALL_SETRLIMIT_X": 13,
+                "PPME_SYSCALL_FCNTL_X": 14}
 _OPEN_EXITS = {"PPME_SYSCALL_OPEN_X": 4, "PPME_SYSCALL_CREAT_X": 5, "PPME_SYSCALL_OPENAT_X": 6,
                "PPME_SYSCALL_OPENAT_2_X": 7, "PPME_SYSCALL_OPENAT2_X": 8}
 
@@ -230,13 +246,17 @@ _RW_EXITS = frozenset({
     "PPME_SYSCALL_WRITEV_X", "PPME_SYSCALL_PWRITE_X", "PPME_SYSCALL_PWRITEV_X"})
 
 
-def state_tables(state, n: int, python, c_open=frozenset()) -> tuple[bytes, bytes]:
+def state_tables(state, n: int, python, c_open=frozenset(),
+                 c_enters=None) -> tuple[bytes, bytes]:
     """Per type, for the C bookkeeping: the kind (0 no pairing, 1 enter, 2 exit, 3 only
     Python: clone exits, container events; 4 an enter kept for its exit) and flags
     (1: uses an fd; 2: discarded after the filter, in sysdig's filter order; 4: fd.*
     fields answer it; 8: its fd.name may come from the event itself, connect's exit, or
     from the parse C runs, the open* exits of ``c_open``). An enter kept for its exit's
-    parser is kept by C when Python is not handed it (``python``)."""
+    parser is kept by C when Python is not handed it (``python``): the exits ``python``
+    and ``c_enters`` (those whose C parser reads the enter; default ``c_open``) say which."""
+    if c_enters is None:
+        c_enters = c_open
     from falcolib.decode.table import EVENTS
     from falcolib.state import engine as E
     connect_exits = {t for t, e in enumerate(EVENTS) if e.enum == "PPME_SOCKET_CONNECT_X"}
@@ -246,7 +266,7 @@ def state_tables(state, n: int, python, c_open=frozenset()) -> tuple[bytes, byte
         k = state._kind[t]
         if k == E._K_ENTER:
             # kept for the exit's parser when Python runs it, else an ordinary enter
-            kinds[t] = (3 if t in python else 4 if t + 1 in python or t + 1 in c_open
+            kinds[t] = (3 if t in python else 4 if t + 1 in python or t + 1 in c_enters
                         else 1) if state._store[t] else 1
         elif k == E._K_EXIT:
             kinds[t] = 2
