@@ -245,8 +245,8 @@ init_state(Printer *self, PyObject *state, PyObject *kinds, PyObject *flags, PyO
 /* parsers: one byte per type (1 close enter, 2 close exit, 3 a read/write exit whose
  * parser only marks sockets connected, 4-8 open* exits: _speedups_open.c, 9 sendto's
  * enter on a known fd: nothing, 10 connect's enter: an IPv4 destination, 11 a thread's
- * exit: closed, removed at the next event, 12-14 pipe, getrlimit/setrlimit and fcntl
- * exits: _speedups_open.c); fd_flags:
+ * exit: closed, removed at the next event, 12-15 pipe, getrlimit/setrlimit, fcntl and
+ * socket exits: _speedups_open.c); fd_flags:
  * the FdInfo flag values (close in progress, close canceled), the parked fd number, the
  * two ip socket types and, optionally, the connected, pending and failed flags (without
  * them, reads and writes on ip sockets go to Python) and the thread's closed flag
@@ -1016,7 +1016,7 @@ bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObje
         if (r <= 0)
             return r;
     }
-    if (parser >= P_PIPE && parser <= P_FCNTL) {   /* pipe, rlimit, fcntl: _speedups_open.c */
+    if (parser >= P_PIPE && parser <= P_SOCKET) {   /* pipe, rlimit, fcntl, socket exits */
         if (fl & 2)
             return 0;
         int r = exit_prepare(self, blk, th, fd, parser);
@@ -1096,7 +1096,7 @@ bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObje
         if (r < 0)
             return -1;
     }
-    if (parser >= P_PIPE && parser <= P_FCNTL) {
+    if (parser >= P_PIPE && parser <= P_SOCKET) {
         int r = exit_commit(self, th);
         open_release(self);
         if (r < 0)
@@ -1292,8 +1292,11 @@ Printer_run(Printer *self, PyObject *args)
             if (r == 0) break;
             peeked = 1;
             if (rules_has(self, t)) {
-                /* the rules decided here on the fd the open adds (_speedups_rules.c) */
-                r = open_prepare(self, b + pos, thread, self->parsers_tab[t]);
+                /* the rules decided here (_speedups_rules.c): an open* exit's on the fd
+                 * the open adds, a socket exit's without an fd */
+                unsigned char parser = self->parsers_tab[t];
+                r = parser >= P_OPEN && parser <= P_OPENAT2
+                    ? open_prepare(self, b + pos, thread, parser) : 1;
                 if (r > 0)
                     r = rules_decide(self, b + pos, num + 1, thread);
                 else if (r == 0)

@@ -164,12 +164,21 @@ struct OpenParse {
     unsigned long long xino;
     PyObject *xmain;        /* getrlimit: the main thread whose fdlimit is set (borrowed) */
     long long xlimit;
+    /* socket exits (parser 15, socket_parsers.add_socket): the constants it reads, set up
+     * once (AF_*, FD_* types, L4_* values, IPPROTO_*, SOCK_*), and the fd found */
+    long long af_unix, af_inet, af_inet6, af_netlink, fd_unix, fd_netlink;
+    long long l4_unknown, l4_tcp, l4_udp, l4_icmp, l4_raw;
+    long long ipproto_ip, ipproto_icmp, ipproto_tcp, ipproto_udp, ipproto_raw;
+    long long sock_stream, sock_dgram, sock_raw;
+    Py_ssize_t off_fd_l4proto, off_fd_sip;
+    long long xtype, xl4;
+    int xinet;              /* 4 or 6: an ip socket (l4proto, sip and dip set), else 0 */
 };
 
 /* the codes of the parsers run in C (events_fast._c_parsed) */
 enum { P_CLOSE_E = 1, P_CLOSE_X = 2, P_RW = 3, P_OPEN = 4, P_CREAT = 5, P_OPENAT = 6,
        P_OPENAT_2 = 7, P_OPENAT2 = 8, P_SENDTO_E = 9, P_CONNECT_E = 10, P_PROCEXIT = 11,
-       P_PIPE = 12, P_RLIMIT = 13, P_FCNTL = 14 };
+       P_PIPE = 12, P_RLIMIT = 13, P_FCNTL = 14, P_SOCKET = 15 };
 
 
 /* shared by the files (defined in _speedups.c) */

@@ -10,11 +10,11 @@
  *  open_commit() applies it: the FdInfo made by calling the Python type, added with
  *      State.add_fd's semantics. open_release() drops what prepare held.
  *
- * The same two halves serve three simpler exits (parsers 12-14, exit_prepare and
+ * The same two halves serve four simpler exits (parsers 12-15, exit_prepare and
  * exit_commit at the end): pipe/pipe2 (fd_parsers.parse_pipe_exit: two FIFO fds),
- * getrlimit/setrlimit (resource_parsers.parse_rlimit_exit: the process' fd limit) and
+ * getrlimit/setrlimit (resource_parsers.parse_rlimit_exit: the process' fd limit),
  * fcntl (fd_parsers.parse_fcntl_exit, whose F_DUPFD case, a copy of the fd, stays
- * Python's).
+ * Python's) and socket (socket_parsers.parse_socket_exit: the fd add_socket makes).
  *
  * Attacker-controlled bytes (paths) are only copied and compared, into buffers bounded
  * by sysdig's path limit (MAX_PATH_SYSDIG); nothing is ever evaluated.
@@ -219,7 +219,9 @@ main_thread(Printer *self, PyObject *th)
 }
 
 /* cfg: (Event type, max_fds, O_DIRECTORY, FD_FILE_V2, FD_DIRECTORY, FD_FIFO, RLIMIT_NOFILE,
- * F_DUPFD, F_DUPFD_CLOEXEC) */
+ * F_DUPFD, F_DUPFD_CLOEXEC, (AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, FD_UNIX_SOCK,
+ * FD_NETLINK, L4_UNKNOWN, L4_TCP, L4_UDP, L4_ICMP, L4_RAW, IPPROTO_IP, IPPROTO_ICMP,
+ * IPPROTO_TCP, IPPROTO_UDP, IPPROTO_RAW, SOCK_STREAM, SOCK_DGRAM, SOCK_RAW)) */
 int
 open_init(Printer *self, PyObject *cfg)
 {
@@ -230,9 +232,14 @@ open_init(Printer *self, PyObject *cfg)
         return -1;
     }
     self->open = op;
-    if (!PyArg_ParseTuple(cfg, "O!LLLLLLLL", &PyType_Type, &ev_type, &op->max_fds,
-                          &op->o_directory, &op->fd_file, &op->fd_dir, &op->fd_fifo,
-                          &op->rlimit_nofile, &op->f_dupfd, &op->f_dupfd_cloexec))
+    if (!PyArg_ParseTuple(cfg, "O!LLLLLLLL(LLLLLLLLLLLLLLLLLLL)", &PyType_Type, &ev_type,
+                          &op->max_fds, &op->o_directory, &op->fd_file, &op->fd_dir,
+                          &op->fd_fifo, &op->rlimit_nofile, &op->f_dupfd, &op->f_dupfd_cloexec,
+                          &op->af_unix, &op->af_inet, &op->af_inet6, &op->af_netlink,
+                          &op->fd_unix, &op->fd_netlink, &op->l4_unknown, &op->l4_tcp,
+                          &op->l4_udp, &op->l4_icmp, &op->l4_raw, &op->ipproto_ip,
+                          &op->ipproto_icmp, &op->ipproto_tcp, &op->ipproto_udp,
+                          &op->ipproto_raw, &op->sock_stream, &op->sock_dgram, &op->sock_raw))
         return -1;
     Py_INCREF(ev_type);
     op->event_type = (PyTypeObject *)ev_type;
@@ -244,7 +251,9 @@ open_init(Printer *self, PyObject *cfg)
         member_offset(self->fd_type, "dev", &op->off_fd_dev) < 0 ||
         member_offset(self->fd_type, "ino", &op->off_fd_ino) < 0 ||
         member_offset(self->fd_type, "nameraw", &op->off_fd_nameraw) < 0 ||
-        member_offset(self->thread_type, "fdlimit", &op->off_fdlimit) < 0)
+        member_offset(self->thread_type, "fdlimit", &op->off_fdlimit) < 0 ||
+        member_offset(self->fd_type, "l4proto", &op->off_fd_l4proto) < 0 ||
+        member_offset(self->fd_type, "sip", &op->off_fd_sip) < 0)
         return -1;
     return 0;
 }
@@ -643,6 +652,60 @@ plain_add(Printer *self, PyObject *fds, long long fd, Py_ssize_t more)
     return !(fl & self->fl_in_progress);
 }
 
+/* socket_parsers.add_socket's fd for the socket exit's ``fd`` (>= 0) and its kept enter
+ * (domain, type, proto): 1 prepared (nothing to add for another domain), 0 Python,
+ * -1 error */
+static int
+socket_prepare(Printer *self, PyObject *th, long long fd, const unsigned char *en,
+               Py_ssize_t esize, uint32_t enp)
+{
+    struct OpenParse *op = self->open;
+    long long domain, stype, proto;
+    if (!param_int(en, esize, enp, 0, 4, 0, &domain) ||
+        !param_int(en, esize, enp, 1, 4, 0, &stype) ||
+        !param_int(en, esize, enp, 2, 4, 0, &proto))
+        goto python;
+    op->xinet = 0;
+    op->xl4 = op->l4_unknown;
+    if (domain == op->af_unix) {
+        op->xtype = op->fd_unix;
+    } else if (domain == op->af_inet || domain == op->af_inet6) {
+        op->xinet = domain == op->af_inet ? 4 : 6;
+        op->xtype = domain == op->af_inet ? self->sock4 : self->sock6;
+        if (proto == op->ipproto_tcp)
+            op->xl4 = stype == op->sock_raw ? op->l4_raw : op->l4_tcp;
+        else if (proto == op->ipproto_udp)
+            op->xl4 = stype == op->sock_raw ? op->l4_raw : op->l4_udp;
+        else if (proto == op->ipproto_ip) {
+            if ((stype & 0xFF) == op->sock_stream)
+                op->xl4 = op->l4_tcp;
+            else if ((stype & 0xFF) == op->sock_dgram)
+                op->xl4 = op->l4_udp;
+        } else if (proto == op->ipproto_icmp)
+            op->xl4 = stype == op->sock_raw ? op->l4_raw : op->l4_icmp;
+        else if (proto == op->ipproto_raw)
+            op->xl4 = op->l4_raw;
+    } else if (domain == op->af_netlink) {
+        op->xtype = op->fd_netlink;
+    } else {
+        return 1;   /* FD_UNKNOWN: nothing added */
+    }
+    PyObject *fds = SLOT(th, self->off_fds);
+    if (fds == NULL || !PyDict_CheckExact(fds))
+        goto python;
+    int r = plain_add(self, fds, fd, 1);
+    if (r <= 0) {
+        open_release(self);
+        return r;
+    }
+    op->xfd[0] = fd;
+    op->xapply = 1;
+    return 1;
+python:
+    open_release(self);
+    return 0;
+}
+
 /* What the exit's parser will do, nothing changed yet: 1 prepared, 0 Python must parse
  * it, -1 error. ``fd``: the fd the bookkeeping found for the exit (view.fd) or NULL. */
 int
@@ -650,7 +713,7 @@ exit_prepare(Printer *self, const unsigned char *blk, PyObject *th, PyObject *fd
              unsigned char parser)
 {
     struct OpenParse *op = self->open;
-    if (op == NULL || th == NULL || parser < P_PIPE || parser > P_FCNTL)
+    if (op == NULL || th == NULL || parser < P_PIPE || parser > P_SOCKET)
         return 0;
     open_release(self);
     const unsigned char *ev = blk + 10;
@@ -690,7 +753,7 @@ exit_prepare(Printer *self, const unsigned char *blk, PyObject *th, PyObject *fd
         op->xapply = 1;
         return 1;
     }
-    if (parser == P_RLIMIT && res < 0)
+    if ((parser == P_RLIMIT || parser == P_SOCKET) && res < 0)
         return 1;   /* (the enter is not even looked at) */
     const unsigned char *en;
     Py_ssize_t esize;
@@ -700,6 +763,8 @@ exit_prepare(Printer *self, const unsigned char *blk, PyObject *th, PyObject *fd
     if (en == NULL)
         return 1;   /* no enter: nothing to do (but ``invalidate``) */
     long long arg;
+    if (parser == P_SOCKET)
+        return socket_prepare(self, th, res, en, esize, enp);
     if (parser == P_FCNTL) {   /* F_DUPFD(_CLOEXEC) on a known fd: a copy, Python's */
         if (res < 0 || fd == NULL)
             return 1;
@@ -731,6 +796,40 @@ python:
     return 0;
 }
 
+/* add_socket's FdInfo(type) (l4proto, sip and dip for an ip socket), added as
+ * State.add_fd does: 0 done, -1 error */
+static int
+socket_commit(Printer *self, PyObject *th)
+{
+    struct OpenParse *op = self->open;
+    if (set_slot(th, self->off_lfd, PyLong_FromLongLong(op->xfd[0])) < 0)
+        return -1;
+    PyObject *fi = PyObject_CallFunction((PyObject *)self->fd_type, "L", op->xtype);
+    if (fi == NULL)
+        return -1;
+    int rc = -1;
+    PyObject *key = NULL;
+    if (Py_TYPE(fi) != self->fd_type) {
+        PyErr_SetString(PyExc_TypeError, "the fd type made something else");
+        goto out;
+    }
+    if (op->xinet) {
+        const char *any = op->xinet == 4 ? "0.0.0.0" : "::";
+        if (set_slot(fi, op->off_fd_l4proto, PyLong_FromLongLong(op->xl4)) < 0 ||
+            set_slot(fi, op->off_fd_sip, PyUnicode_FromString(any)) < 0 ||
+            set_slot(fi, self->off_fd_dip, PyUnicode_FromString(any)) < 0)
+            goto out;
+    }
+    key = PyLong_FromLongLong(op->xfd[0]);
+    if (key == NULL || PyDict_SetItem(SLOT(th, self->off_fds), key, fi) < 0)
+        goto out;
+    rc = 0;
+out:
+    Py_XDECREF(key);
+    Py_DECREF(fi);
+    return rc;
+}
+
 /* exit_prepare's findings applied (after the bookkeeping, as State.process runs the
  * parser after it): 0 done, -1 error */
 int
@@ -748,6 +847,8 @@ exit_commit(Printer *self, PyObject *th)
         return 0;
     if (op->xparser == P_RLIMIT)
         return set_slot(op->xmain, op->off_fdlimit, PyLong_FromLongLong(op->xlimit));
+    if (op->xparser == P_SOCKET)
+        return socket_commit(self, th);
     /* P_PIPE: FdInfo(FD_FIFO, "", 0, 0, ino) for each fd, State.add_fd's way */
     PyObject *fds = SLOT(th, self->off_fds);
     for (int k = 0; k < 2; k++) {

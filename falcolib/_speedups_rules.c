@@ -1,9 +1,10 @@
 /*
- * falcolib._speedups: the rules decided in C for the open* exits. Per event type, one
- * program, the OR of the conditions of every rule of that type (built once by
+ * falcolib._speedups: the rules decided in C for the open* and socket exits. Per event
+ * type, one program, the OR of the conditions of every rule of that type (built once by
  * falcolib/filter/c_rules.py from the compiled rules), evaluated in three-valued
  * (Kleene) logic over the tests C answers exactly, on the fd the open adds
- * (_speedups_open.c); a test it cannot answer is UNKNOWN. Only an event every rule is
+ * (_speedups_open.c; the other types have no fd test), the thread and the event's own
+ * parameter count; a test it cannot answer is UNKNOWN. Only an event every rule is
  * FALSE on stays out of Python. Nothing from the capture is ever evaluated: its
  * strings are compared with the rules' literals.
  */
@@ -16,7 +17,8 @@
 
 /* test fields and operators (falcolib/filter/c_rules.py gives the same numbers) */
 enum { RF_FD_NAME = 1, RF_FD_DIRECTORY, RF_FD_FILENAME, RF_FD_NAMERAW, RF_FD_TYPECHAR,
-       RF_FD_NUM, RF_EVT_NUM, RF_OPEN_FLAG, RF_COMM, RF_EXE, RF_EVT_RAWRES, RF_EVT_RES };
+       RF_FD_NUM, RF_EVT_NUM, RF_OPEN_FLAG, RF_COMM, RF_EXE, RF_EVT_RAWRES, RF_EVT_RES,
+       RF_HAS_PARAM };   /* RF_HAS_PARAM: the event has parameter n (nparams > n) */
 enum { OP_EQ = 1, OP_NE, OP_IN, OP_STARTSWITH, OP_ENDSWITH, OP_CONTAINS, OP_GLOB,
        OP_LT, OP_LE, OP_GT, OP_GE, OP_EXISTS };
 enum { N_TEST = 0, N_NOT = 1, N_AND = 2, N_OR = 3, N_CONST = 4 };
@@ -39,6 +41,8 @@ struct RuleSet {
     Py_ssize_t ntypes;
     unsigned char *memo;       /* per test: its value for the event being decided */
     uint64_t *memo_gen, gen;
+    const unsigned char *blk;  /* the event being decided */
+    int opened;                /* it is an open* exit, prepared: the fd tests apply */
 };
 
 /* The Printer goes: the programs with it */
@@ -135,7 +139,7 @@ rules_init(Printer *self, PyObject *spec)
                               &tt->whose, &tt->n, &value))
             return -1;
         rs->ntests = i + 1;
-        if (tt->field < RF_FD_NAME || tt->field > RF_EVT_RES || tt->op < OP_EQ || tt->op > OP_EXISTS ||
+        if (tt->field < RF_FD_NAME || tt->field > RF_HAS_PARAM || tt->op < OP_EQ || tt->op > OP_EXISTS ||
             tt->whose < 0 || tt->whose > 2 || tt->n < 0) {
             PyErr_SetString(PyExc_ValueError, "no such rule test");
             return -1;
@@ -155,7 +159,8 @@ rules_init(Printer *self, PyObject *spec)
         Py_INCREF(value);
         tt->value = value;
         int text = tt->field != RF_FD_NUM && tt->field != RF_EVT_NUM &&
-                   tt->field != RF_OPEN_FLAG && tt->field != RF_EVT_RAWRES;
+                   tt->field != RF_OPEN_FLAG && tt->field != RF_EVT_RAWRES &&
+                   tt->field != RF_HAS_PARAM;
         if (text && tt->op != OP_IN && tt->op != OP_EXISTS && tt->s == NULL) {
             PyErr_SetString(PyExc_ValueError, "a string test needs a str");
             return -1;
@@ -322,6 +327,16 @@ run_test(Printer *self, RTest *tt, uint64_t num, PyObject *thread)
         if (num > (uint64_t)LLONG_MAX)
             return K_UNKNOWN;
         return num_test(tt, (long long)num);
+    case RF_HAS_PARAM:
+        return self->rules->blk != NULL && rd32(self->rules->blk + 32) > (uint32_t)tt->n;
+    case RF_COMM:
+    case RF_EXE:
+        break;
+    default:
+        if (!self->rules->opened)
+            return K_UNKNOWN;   /* the fd tests: an open* exit's only */
+    }
+    switch (tt->field) {
     case RF_OPEN_FLAG: {   /* evt.is_open_read/write = true|false: n the flag bit */
         int b = op->has_exit_flags && (op->exit_flags & tt->n);
         if (tt->op == OP_EQ)
@@ -426,10 +441,16 @@ rules_decide(Printer *self, const unsigned char *blk, uint64_t num, PyObject *th
 {
     struct RuleSet *rs = self->rules;
     uint16_t t = rd16(blk + 30);
-    if (!rules_has(self, t) || self->open == NULL || !self->open->ready || !self->open->adds)
+    if (!rules_has(self, t) || self->open == NULL)
         return 1;
+    unsigned char parser = self->parsers_tab ? self->parsers_tab[t] : 0;
+    rs->opened = parser >= P_OPEN && parser <= P_OPENAT2;
+    if (rs->opened && (!self->open->ready || !self->open->adds))
+        return 1;
+    rs->blk = blk;
     rs->gen++;
     int r = eval(self, rs->root[t], num, thread);
+    rs->blk = NULL;
     return r < 0 ? -1 : r != K_FALSE;
 }
 
@@ -463,16 +484,21 @@ Printer_decide(Printer *self, PyObject *args)
         result = Py_NewRef(Py_None);
         goto out;
     }
-    int r = open_prepare(self, blk, thread, self->parsers_tab[t]);
+    unsigned char parser = self->parsers_tab[t];
+    int opened = parser >= P_OPEN && parser <= P_OPENAT2;
+    int r = opened ? open_prepare(self, blk, thread, parser) : 1;
     if (r < 0)
         goto out;
-    if (r == 0 || !self->open->adds) {
+    if (r == 0 || (opened && !self->open->adds)) {
         open_release(self);
         result = Py_NewRef(Py_None);
         goto out;
     }
     self->rules->gen++;
+    self->rules->opened = opened;
+    self->rules->blk = blk;
     r = eval(self, self->rules->root[t], num, thread);
+    self->rules->blk = NULL;
     open_release(self);
     if (r >= 0)
         result = PyLong_FromLong(r);

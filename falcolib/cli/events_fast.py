@@ -58,7 +58,8 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
     program = None
     if rules is not None and state is not None and not checks:
         from falcolib.filter import c_rules
-        program = c_rules.build(rules, {t for t in scan & in_c if _c_parsed()[t] in _OPENS})
+        ruled = {t for t in scan & in_c if _c_parsed()[t] in _OPENS or _c_parsed()[t] == 15}
+        program = c_rules.build(rules, ruled, {t for t in ruled if _c_parsed()[t] in _OPENS})
     for t in deliver:
         if t in scan:
             if program is not None and t in program.roots:
@@ -115,7 +116,8 @@ def make_printer(reader, fmt, state, escape: bool, deliver: frozenset[int] | Non
             from falcolib.state.resource_parsers import PPM_RLIMIT_NOFILE
             extra["open"] = (Event, state.max_fds, FP.PPM_O_DIRECTORY, fdinfo.FD_FILE_V2,
                              fdinfo.FD_DIRECTORY, fdinfo.FD_FIFO, PPM_RLIMIT_NOFILE,
-                             FP.PPM_FCNTL_F_DUPFD, FP.PPM_FCNTL_F_DUPFD_CLOEXEC)
+                             FP.PPM_FCNTL_F_DUPFD, FP.PPM_FCNTL_F_DUPFD_CLOEXEC,
+                             _socket_constants())
             if program is not None:
                 extra["rules"] = program.spec()
     printer = mod.Printer(bytes(actions), plan, fmt.require_all if fmt is not None else True,
@@ -188,8 +190,8 @@ def _c_parsed() -> dict[int, int]:
     with an IPv4 address or none, 11 the thread exits (proc_parsers.parse_thread_exit),
     12 pipe/pipe2 exits (fd_parsers.parse_pipe_exit), 13 getrlimit/setrlimit exits
     (resource_parsers.parse_rlimit_exit), 14 fcntl exits (fd_parsers.parse_fcntl_exit;
-    F_DUPFD on a known fd is Python's). tests/test_speedups.py compares them with
-    Python's."""
+    F_DUPFD on a known fd is Python's), 15 socket exits (socket_parsers.parse_socket_exit).
+    tests/test_speedups.py compares them with Python's."""
     from falcolib.decode.table import EVENTS
     out = {}
     for t, e in enumerate(EVENTS):
@@ -215,7 +217,7 @@ def _c_parsed() -> dict[int, int]:
 def _c_handler_ok(state, t: int) -> bool:
     """Whether the state's parser of type ``t`` is still the one C mirrors (parsers 4-8:
     fd_parsers.parse_open_exit, 9/10 socket_parsers.parse_sendto_enter/connect_enter, 11
-    proc_parsers.parse_thread_exit, 12-14 the pipe, rlimit and fcntl exit parsers); a state
+    proc_parsers.parse_thread_exit, 12-15 the pipe, rlimit, fcntl and socket exit parsers); a state
     whose parser was replaced keeps it in Python."""
     code = _c_parsed()[t]
     if code < 4:
@@ -225,17 +227,28 @@ def _c_handler_ok(state, t: int) -> bool:
     from falcolib.state.proc_parsers import parse_thread_exit
     from falcolib.state.resource_parsers import parse_rlimit_exit
     want = {9: SP.parse_sendto_enter, 10: SP.parse_connect_enter, 11: parse_thread_exit,
-            12: FP.parse_pipe_exit, 13: parse_rlimit_exit,
-            14: FP.parse_fcntl_exit}.get(code, FP.parse_open_exit)
+            12: FP.parse_pipe_exit, 13: parse_rlimit_exit, 14: FP.parse_fcntl_exit,
+            15: SP.parse_socket_exit}.get(code, FP.parse_open_exit)
     return t < len(state._handlers) and state._handlers[t] is want
 
 
 _OPENS = range(4, 9)   # the codes of the open* exit parsers (falcolib/_speedups_open.c)
-_EXITS = range(12, 15)   # pipe, rlimit and fcntl exits (falcolib/_speedups_open.c too)
-_WITH_ENTER = frozenset({*_OPENS, 13, 14})   # exits whose C parser reads the kept enter
+_EXITS = range(12, 16)   # pipe, rlimit, fcntl and socket exits (_speedups_open.c too)
+_WITH_ENTER = frozenset({*_OPENS, 13, 14, 15})   # exits whose C parser reads the kept enter
 _OTHER_EXITS = {"PPME_SYSCALL_PIPE_X": 12, "PPME_SYSCALL_PIPE2_X": 12,
                 "PPME_SYSCALL_GETRLIMIT_X": 13, "PPME_SYSCALL_SETRLIMIT_X": 13,
-                "PPME_SYSCALL_FCNTL_X": 14}
+                "PPME_SYSCALL_FCNTL_X": 14, "PPME_SOCKET_SOCKET_X": 15}
+
+
+def _socket_constants() -> tuple[int, ...]:
+    """What socket_parsers.add_socket compares and writes, in _speedups_open.c's order."""
+    from falcolib.state import fdinfo as F
+    from falcolib.state import socket_parsers as SP
+    from falcolib.state import sockaddr as A
+    return (A.AF_UNIX, A.AF_INET, A.AF_INET6, A.AF_NETLINK, F.FD_UNIX_SOCK, F.FD_NETLINK,
+            F.L4_UNKNOWN, F.L4_TCP, F.L4_UDP, F.L4_ICMP, F.L4_RAW, SP.IPPROTO_IP,
+            SP.IPPROTO_ICMP, SP.IPPROTO_TCP, SP.IPPROTO_UDP, SP.IPPROTO_RAW, SP.SOCK_STREAM,
+            SP.SOCK_DGRAM, SP.SOCK_RAW)
 _OPEN_EXITS = {"PPME_SYSCALL_OPEN_X": 4, "PPME_SYSCALL_CREAT_X": 5, "PPME_SYSCALL_OPENAT_X": 6,
                "PPME_SYSCALL_OPENAT_2_X": 7, "PPME_SYSCALL_OPENAT2_X": 8}
 

@@ -1,4 +1,5 @@
-"""The rules of the open* exits as programs the C loop evaluates (falcolib/_speedups_rules.c).
+"""The rules of the open* and socket exits as programs the C loop evaluates
+(falcolib/_speedups_rules.c).
 
 During a capture replay most open exits raise no alert, yet each cost Python a
 parse and every rule of its type. ``build(ruleset, types)`` turns, once, the
@@ -20,7 +21,13 @@ flags (always false there). What C tests: ``fd.name``, ``fd.directory``,
 ``proc.pexe``, ``proc.aname[N]``, ``proc.aexe[N]`` (the string operators). A
 missing value makes a comparison false, as the compiled matcher does. Every
 other test (transformers, other fields or operators, a literal the field's
-type refuses) is UNKNOWN.
+type refuses) is UNKNOWN. The fd and result tests apply to the open* exits
+only (``build``'s ``opens``); the other types (socket exits) get the rest.
+
+``evt.arg.NAME``/``evt.rawarg.NAME`` have no value where the event has no
+parameter NAME: FALSE on a type whose table has none, else ``has parameter i
+AND UNKNOWN`` (C reads the event's parameter count: an exit of an older layout
+lacks the newer parameters).
 """
 from __future__ import annotations
 
@@ -31,7 +38,7 @@ from falcolib.filter.operators import Operator
 N_TEST, N_NOT, N_AND, N_OR, N_CONST = 0, 1, 2, 3, 4
 FALSE, TRUE, UNKNOWN = 0, 1, 2
 (RF_FD_NAME, RF_FD_DIRECTORY, RF_FD_FILENAME, RF_FD_NAMERAW, RF_FD_TYPECHAR, RF_FD_NUM,
- RF_EVT_NUM, RF_OPEN_FLAG, RF_COMM, RF_EXE, RF_EVT_RAWRES, RF_EVT_RES) = range(1, 13)
+ RF_EVT_NUM, RF_OPEN_FLAG, RF_COMM, RF_EXE, RF_EVT_RAWRES, RF_EVT_RES, RF_HAS_PARAM) = range(1, 14)
 _OPS = {Operator.EQ: 1, Operator.NE: 2, Operator.IN: 3, Operator.STARTSWITH: 4,
         Operator.ENDSWITH: 5, Operator.CONTAINS: 6, Operator.GLOB: 7, Operator.LT: 8,
         Operator.LE: 9, Operator.GT: 10, Operator.GE: 11, Operator.EXISTS: 12}
@@ -55,11 +62,15 @@ _PROC = {"proc.name": (RF_COMM, 0), "proc.exe": (RF_EXE, 0), "proc.pname": (RF_C
 class Program:
     """The tests and nodes of every type's program, as ``Printer(rules=...)`` takes them."""
 
-    def __init__(self):
+    def __init__(self, opens=None):
         self.tests: list[tuple] = []
         self._test_ids: dict[tuple, int] = {}
         self.nodes: list[int] = []
         self.roots: dict[int, int] = {}
+        self.opens = opens   # the types whose fd C has (open* exits); None: every type
+
+    def has_fd(self, t: int) -> bool:
+        return self.opens is None or t in self.opens
 
     def spec(self) -> tuple[list, list, dict]:
         return self.tests, self.nodes, self.roots
@@ -91,11 +102,12 @@ class Program:
         return start
 
 
-def build(ruleset, types) -> Program | None:
-    """The programs of ``types`` (open* exit types the C loop parses) for the active rules
-    of ``ruleset``; a type whose rules cannot be FALSE in C gets none. None when no type
-    gets one."""
-    prog = Program()
+def build(ruleset, types, opens=None) -> Program | None:
+    """The programs of ``types`` (exit types the C loop parses) for the active rules of
+    ``ruleset``; a type whose rules cannot be FALSE in C gets none. None when no type
+    gets one. ``opens``: those of ``types`` that are open* exits, whose fd the tests read
+    (default: all)."""
+    prog = Program(opens)
     for t in sorted(types):
         tree = type_tree(ruleset, t, prog)
         if tree is None or tree in (TRUE, UNKNOWN) or _depth(tree) > MAX_DEPTH:
@@ -195,6 +207,10 @@ def leaf(node, t: int, prog: Program):
         return _constant(node, _type_value(name, t))
     if name in ("evt.is_open_read", "evt.is_open_write"):
         return _open_flag(node, t, prog)
+    if name.startswith(("evt.arg", "evt.rawarg")):
+        return _param_leaf(ref, t, prog)
+    if not prog.has_fd(t) and (name in _FD or name in ("evt.rawres", "evt.res", "fd.num")):
+        return UNKNOWN
     if name in _FD and ref.arg is None and _is_catalogued(name, "falcolib.fields.fd", _FD[name][1]):
         return _string_test(node, _FD[name][0], 0, 0, prog)
     if name in ("evt.rawres", "evt.res") and ref.arg is None and _res_is_fd(t) and \
@@ -229,6 +245,39 @@ def _is_catalogued(name: str, module: str, func: str) -> bool:
     ex = f.extract
     return getattr(ex, "__module__", None) == module and getattr(ex, "__name__", None) == func \
         and not f.binder
+
+
+def _param_leaf(ref, t: int, prog: Program):
+    """``evt.arg.NAME``/``evt.rawarg.NAME`` (or ``[NAME]``), whatever the comparison: no
+    value (FALSE) where the event has no parameter NAME, UNKNOWN where it has. The
+    parameter's index is the type's (decode.args._param_index, where both catalogue
+    extractors look first), and it is there when the event has more parameters."""
+    from falcolib.decode.args import _param_index
+    from falcolib.fields import evt as E
+    from falcolib.fields import lookup
+    try:
+        f = lookup(ref.name)
+    except Exception:   # noqa: BLE001 (an unknown field: no test)
+        return UNKNOWN
+    if (f.extract, f.binder) not in ((E.evt_arg, E._bind_arg), (E.evt_rawarg, E._bind_rawarg)):
+        return UNKNOWN
+    if ref.name != f.name:
+        if ref.arg is not None:
+            return UNKNOWN
+        key = ref.name[len(f.name) + 1:]
+    else:
+        key = ref.arg
+    try:
+        k = E._arg_key(key) if key else None
+    except Exception:   # noqa: BLE001 (the compiler refuses it)
+        return UNKNOWN
+    if not isinstance(k, str):
+        return UNKNOWN   # evt.arg[N]: by position
+    i = _param_index(t, k)
+    if i is None:
+        return FALSE
+    return ("and", [("test", prog.test((RF_HAS_PARAM, _OPS[Operator.EXISTS], 0, i, 0))),
+                    UNKNOWN])
 
 
 def _res_is_fd(t: int) -> bool:
