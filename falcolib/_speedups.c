@@ -246,7 +246,8 @@ init_state(Printer *self, PyObject *state, PyObject *kinds, PyObject *flags, PyO
  * parser only marks sockets connected, 4-8 open* exits: _speedups_open.c, 9 sendto's
  * enter on a known fd: nothing, 10 connect's enter: an IPv4 destination, 11 a thread's
  * exit: closed, removed at the next event, 12-15 pipe, getrlimit/setrlimit, fcntl and
- * socket exits: _speedups_open.c); fd_flags:
+ * socket exits: _speedups_open.c, 16 recvfrom/recvmsg/sendto/sendmsg exits on a named
+ * IPv4 TCP socket, or failed: 3's work); fd_flags:
  * the FdInfo flag values (close in progress, close canceled), the parked fd number, the
  * two ip socket types and, optionally, the connected, pending and failed flags (without
  * them, reads and writes on ip sockets go to Python) and the thread's closed flag
@@ -969,7 +970,7 @@ bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObje
     if (parser && fd != NULL && !slot_ll(fd, self->off_fd_flags, &fdflags))
         return 0;
     int connect = 0;
-    if (parser == 3 && fd != NULL) {
+    if ((parser == P_RW || parser == P_SOCK_IO) && fd != NULL) {
         /* socket_parsers._rw_exit: an ip socket is marked connected (set_connected) when
          * the call succeeded (its first parameter, as rawparams.first_i64 reads it) */
         long long ftype;
@@ -981,6 +982,23 @@ bookkeep(Printer *self, const unsigned char *blk, unsigned long long num, PyObje
                 return 0;
             /* (in sysdig's filter order a rejected event is never parsed: fl & 2) */
             connect = !(fl & 2) && (int64_t)rd64(ev + 26 + 2 * (Py_ssize_t)nparams) >= 0;
+        }
+    }
+    if (parser == P_SOCK_IO && fd != NULL && !(fl & 2)) {
+        /* recvfrom/recvmsg/sendto/sendmsg exits (_rw_exit with an address): after the
+         * above, a successful call names an unconnected socket from its address, unless
+         * the fd is a named IPv4 TCP socket: that case only here, the others Python's */
+        struct OpenParse *op = self->open;
+        if (op == NULL || nparams == 0 || 26 + 2 * (Py_ssize_t)nparams + 8 > (Py_ssize_t)elen ||
+            rd16(ev + 26) != 8)
+            return 0;
+        if ((int64_t)rd64(ev + 26 + 2 * (Py_ssize_t)nparams) >= 0) {
+            long long ftype, l4;
+            PyObject *name = SLOT(fd, self->off_fd_name);
+            if (!slot_ll(fd, self->off_fd_type, &ftype) || ftype != self->sock4 ||
+                !slot_ll(fd, op->off_fd_l4proto, &l4) || l4 != op->l4_tcp || name == NULL ||
+                !PyUnicode_Check(name) || PyUnicode_GET_LENGTH(name) == 0)
+                return 0;
         }
     }
     if (parser == 11 && ((fl & 2) || !self->cl_closed))

@@ -178,7 +178,7 @@ struct OpenParse {
 /* the codes of the parsers run in C (events_fast._c_parsed) */
 enum { P_CLOSE_E = 1, P_CLOSE_X = 2, P_RW = 3, P_OPEN = 4, P_CREAT = 5, P_OPENAT = 6,
        P_OPENAT_2 = 7, P_OPENAT2 = 8, P_SENDTO_E = 9, P_CONNECT_E = 10, P_PROCEXIT = 11,
-       P_PIPE = 12, P_RLIMIT = 13, P_FCNTL = 14, P_SOCKET = 15 };
+       P_PIPE = 12, P_RLIMIT = 13, P_FCNTL = 14, P_SOCKET = 15, P_SOCK_IO = 16 };
 
 
 /* shared by the files (defined in _speedups.c) */

@@ -190,7 +190,9 @@ def _c_parsed() -> dict[int, int]:
     with an IPv4 address or none, 11 the thread exits (proc_parsers.parse_thread_exit),
     12 pipe/pipe2 exits (fd_parsers.parse_pipe_exit), 13 getrlimit/setrlimit exits
     (resource_parsers.parse_rlimit_exit), 14 fcntl exits (fd_parsers.parse_fcntl_exit;
-    F_DUPFD on a known fd is Python's), 15 socket exits (socket_parsers.parse_socket_exit).
+    F_DUPFD on a known fd is Python's), 15 socket exits (socket_parsers.parse_socket_exit),
+    16 recvfrom/recvmsg/sendto/sendmsg exits (socket_parsers._rw_exit with an address:
+    C takes a failed call or a named IPv4 TCP socket, where it does what 3 does).
     tests/test_speedups.py compares them with Python's."""
     from falcolib.decode.table import EVENTS
     out = {}
@@ -217,13 +219,17 @@ def _c_parsed() -> dict[int, int]:
 def _c_handler_ok(state, t: int) -> bool:
     """Whether the state's parser of type ``t`` is still the one C mirrors (parsers 4-8:
     fd_parsers.parse_open_exit, 9/10 socket_parsers.parse_sendto_enter/connect_enter, 11
-    proc_parsers.parse_thread_exit, 12-15 the pipe, rlimit, fcntl and socket exit parsers); a state
+    proc_parsers.parse_thread_exit, 12-15 the pipe, rlimit, fcntl and socket exit parsers,
+    16 socket_parsers' own _rw_exit handler of the type); a state
     whose parser was replaced keeps it in Python."""
     code = _c_parsed()[t]
     if code < 4:
         return True
     from falcolib.state import fd_parsers as FP
     from falcolib.state import socket_parsers as SP
+    if code == 16:
+        from falcolib.decode.table import EVENTS
+        return t < len(state._handlers) and state._handlers[t] is SP.HANDLERS[EVENTS[t].enum]
     from falcolib.state.proc_parsers import parse_thread_exit
     from falcolib.state.resource_parsers import parse_rlimit_exit
     want = {9: SP.parse_sendto_enter, 10: SP.parse_connect_enter, 11: parse_thread_exit,
@@ -233,11 +239,15 @@ def _c_handler_ok(state, t: int) -> bool:
 
 
 _OPENS = range(4, 9)   # the codes of the open* exit parsers (falcolib/_speedups_open.c)
-_EXITS = range(12, 16)   # pipe, rlimit, fcntl and socket exits (_speedups_open.c too)
-_WITH_ENTER = frozenset({*_OPENS, 13, 14, 15})   # exits whose C parser reads the kept enter
+# pipe, rlimit, fcntl, socket exits (_speedups_open.c) and socket io with an address (16)
+_EXITS = range(12, 17)
+# exits whose enter C keeps: their C parser reads it, or Python's may (what C declines)
+_WITH_ENTER = frozenset({*_OPENS, 13, 14, 15, 16})
 _OTHER_EXITS = {"PPME_SYSCALL_PIPE_X": 12, "PPME_SYSCALL_PIPE2_X": 12,
                 "PPME_SYSCALL_GETRLIMIT_X": 13, "PPME_SYSCALL_SETRLIMIT_X": 13,
-                "PPME_SYSCALL_FCNTL_X": 14, "PPME_SOCKET_SOCKET_X": 15}
+                "PPME_SYSCALL_FCNTL_X": 14, "PPME_SOCKET_SOCKET_X": 15,
+                "PPME_SOCKET_RECVFROM_X": 16, "PPME_SOCKET_RECVMSG_X": 16,
+                "PPME_SOCKET_SENDTO_X": 16, "PPME_SOCKET_SENDMSG_X": 16}
 
 
 def _socket_constants() -> tuple[int, ...]:
