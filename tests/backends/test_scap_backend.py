@@ -25,6 +25,18 @@ class TestRegistry:
         assert eps.get("scap") == "falcolib_scap:ScapBackend"
         assert "scap" in available_backends()
 
+    def test_unknown_and_missing_backends(self, monkeypatch):
+        """An unknown name lists what exists; a built-in whose plugin is not installed says
+        how to install it (one line, no traceback)."""
+        from falcolib.backend import registry
+        from falcolib.errors import UnknownBackend
+        with pytest.raises(UnknownBackend, match="no backend named 'nosuch'; available: .*scap"):
+            open_backend("nosuch")
+        monkeypatch.setitem(registry._BUILTIN, "gone", ("falcolib_gone_plugin:X", "pip install gone"))
+        with pytest.raises(UnknownBackend, match="backend 'gone' is not installed") as exc:
+            open_backend("gone")
+        assert exc.value.hint == "pip install gone"
+
     def test_open_by_name(self, capture):
         """open_backend('scap', path=...) gives a working backend."""
         reader = ScapReader(capture)

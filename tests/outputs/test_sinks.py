@@ -402,3 +402,24 @@ class TestReplayMode:
         config = load_config(None, ["output_timeout=1500", "stdout_output.enabled=false"])
         assert build_dispatcher(config, callables=[print], replay=True).runners[0].block == 1.5
         assert build_dispatcher(config, callables=[print]).runners[0].block == 0.0
+
+
+class TestLazySinkImports:
+    """Sink classes load on first use: a stdout run does not import the HTTP sink's ssl."""
+
+    def test_http_sink_loaded_on_use(self):
+        import subprocess
+        import sys
+        code = ("import sys, falcolib.outputs.sinks as s\n"
+                "before = 'falcolib.outputs.sinks.http' in sys.modules\n"
+                "s.StdoutSink\n"
+                "mid = 'falcolib.outputs.sinks.http' in sys.modules\n"
+                "s.HttpSink\n"
+                "print(before, mid, 'falcolib.outputs.sinks.http' in sys.modules, sorted(s.__all__) == dir(s))\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert out.stdout.split() == ["False", "False", "True", "True"], out.stderr
+
+    def test_unknown_name(self):
+        import falcolib.outputs.sinks as sinks
+        with pytest.raises(AttributeError, match="no attribute 'NoSink'"):
+            sinks.NoSink
