@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import collections
 import re
-import types
 from typing import Any, Callable, Protocol
 
 from falcolib.errors import FilterCompileError
@@ -39,6 +38,7 @@ from falcolib.fields import dns
 from falcolib.fields.catalogue import ArgKind, Field, FieldType
 from falcolib.filter import ast, literals, matching
 from falcolib.filter.evttypes import condition_evttypes
+from falcolib.filter.lazyfn import lazy_function
 from falcolib.filter.operators import Operator, Transformer
 
 class Matcher(Protocol):
@@ -216,7 +216,7 @@ class _Codegen:
         for tr in ref.transformers:
             # len() counts a multi-valued field's values; the others map over them
             multi = (any_of or is_list) and tr is not Transformer.LEN
-            ftype, is_list = _transformed_type(tr, ftype, is_list, ref)
+            ftype, is_list = literals.transformed_type(tr, ftype, is_list, ref)
             extract = matching.transformed(extract, tr, multi)
             if tr is Transformer.LEN:
                 any_of = False
@@ -266,7 +266,7 @@ class _Codegen:
                 op in (Operator.EQ, Operator.NE, Operator.IN):
             return self.compare_domain(lhs, op, value)
         if op.is_list:
-            items = _list_texts(value, op, name, lhs.ref)
+            items = literals.list_texts(value, op, name, lhs.ref)
             self.check_literals(lhs, items)
             return self.compare_list(lhs, op, items)
         if not isinstance(value, ast.Literal):
@@ -286,7 +286,7 @@ class _Codegen:
     def compare_domain(self, lhs: _Operand, op: Operator, value) -> str:
         """``fd.sip.name = example.com``: libsinsp's DNS manager match (falcolib.fields.dns)."""
         if op.is_list:
-            names = _list_texts(value, op, lhs.ref.display, lhs.ref)
+            names = literals.list_texts(value, op, lhs.ref.display, lhs.ref)
         elif isinstance(value, (ast.Literal, ast.ListRef)):
             names = [value.text if isinstance(value, ast.Literal) else value.name]
         else:
@@ -330,10 +330,7 @@ class _Codegen:
         return f"({as_number} if {isint}({self.call(lhs)}) else {as_text})"
 
     def literal(self, text: str, lhs: _Operand, *, hex_bytes: bool = False):
-        try:
-            return literals.convert(text, lhs.type, lhs.ref.display, hex_bytes=hex_bytes)
-        except FilterCompileError as exc:
-            raise FilterCompileError(exc.message, position=lhs.ref.position) from None
+        return literals.convert_at(text, lhs.type, lhs.ref, hex_bytes=hex_bytes)
 
     def compare_const(self, lhs: _Operand, op: Operator, const) -> str:
         if lhs.family == "net":  # fd.net = 10.0.0.0/8: the value inside the network
@@ -393,7 +390,7 @@ class _Codegen:
         if self.is_dynamic(lhs):
             return self.compare_dynamic(lhs, op, lambda o: self.compare_list(o, op, texts))
         if lhs.is_list:
-            values = frozenset(_convert_item(t, lhs.type, lhs) for t in texts)
+            values = frozenset(literals.convert_at(t, lhs.type, lhs.ref) for t in texts)
             k = self.const(values, "_s")
             if op is Operator.IN:
                 return self.wrap(lhs, lambda v: f"{k}.issuperset({v})")
@@ -461,41 +458,6 @@ def _is_int(value) -> bool:
     return isinstance(value, int)
 
 
-def _transformed_type(tr: Transformer, ftype: FieldType, is_list: bool, ref: ast.FieldRef):
-    """The (type, is_list) a transformer yields; libsinsp's transform_type rules."""
-    family = literals.type_family(ftype)
-    if tr is Transformer.LEN:
-        if is_list or family in ("string", "bytes"):
-            return FieldType.UINT64, False
-    elif tr is Transformer.B64:
-        if family in ("string", "bytes"):
-            return ftype, is_list
-    elif family == "string":  # on a list field: applied to each value
-        return ftype, is_list
-    raise FilterCompileError(
-        f"transformer {tr.value}() cannot apply to {'list ' if is_list else ''}field "
-        f"{ref.display!r} of type {ftype.value}", position=ref.position)
-
-
-def _list_texts(value, op: Operator, name: str, ref: ast.FieldRef) -> list[str]:
-    match value:
-        case ast.ListValue(items):
-            return [i.text if isinstance(i, ast.Literal) else i.name for i in items]
-        case ast.ListRef(n):  # an unresolved list name: libsinsp takes it as one value
-            return [n]
-        case ast.Literal(text):
-            return [text]
-    raise FilterCompileError(f"operator {op.value!r} on {name!r} needs a list",
-                             position=ref.position)
-
-
-def _convert_item(text: str, ftype: FieldType, lhs: _Operand):
-    try:
-        return literals.convert(text, ftype, lhs.ref.display)
-    except FilterCompileError as exc:
-        raise FilterCompileError(exc.message, position=lhs.ref.position) from None
-
-
 def compile_condition(node, *, lookup=None, shared: dict | None = None) -> Matcher:
     """The matcher of ``node``: ``matcher(view) -> bool`` (see the module doc).
 
@@ -518,12 +480,6 @@ def compile_condition(node, *, lookup=None, shared: dict | None = None) -> Match
     return matcher
 
 
-# the code of a matcher until its first call: compile the real code (``_compile_now``)
-_STUB = next(c for c in compile("def _matcher(view):\n    return _compile_now(view)\n",
-                                 "<filter>", "exec").co_consts if isinstance(c, types.CodeType))
-_BUILTINS = {"set": set, "all": all, "any": any, "TypeError": TypeError}
-
-
 def _function(gen: _Codegen, expr: str, *, catch: bool, type_errors: list | None = None):
     """The generated ``_matcher(view)`` returning ``expr`` (a stub until its first call,
     see the module doc). With ``catch``, a comparison Python cannot make (a field whose
@@ -541,15 +497,4 @@ def _function(gen: _Codegen, expr: str, *, catch: bool, type_errors: list | None
     namespace = dict(gen.names)
     namespace["_NA"] = _NA
     namespace["_type_errors"] = type_errors
-    namespace["__builtins__"] = _BUILTINS
-    matcher = types.FunctionType(_STUB, namespace, "_matcher")
-
-    def compile_now(view):
-        exec(compile(source, "<filter>", "exec"), namespace)  # noqa: S102 - our own code
-        matcher.__code__ = namespace["_matcher"].__code__
-        del namespace["_compile_now"]
-        return matcher(view)
-
-    namespace["_compile_now"] = compile_now
-    matcher.source = source
-    return matcher
+    return lazy_function(source, namespace)

@@ -111,3 +111,43 @@ def _port(text: str) -> int:
         return socket.getservbyname(text)
     except OSError:
         raise ValueError(f"unrecognized protocol {text}") from None
+
+
+def transformed_type(tr, ftype: FieldType, is_list: bool, ref) -> tuple[FieldType, bool]:
+    """The (type, is_list) transformer ``tr`` yields on field ``ref``; libsinsp's
+    transform_type rules."""
+    from falcolib.filter.operators import Transformer
+    family = type_family(ftype)
+    if tr is Transformer.LEN:
+        if is_list or family in ("string", "bytes"):
+            return FieldType.UINT64, False
+    elif tr is Transformer.B64:
+        if family in ("string", "bytes"):
+            return ftype, is_list
+    elif family == "string":  # on a list field: applied to each value
+        return ftype, is_list
+    raise FilterCompileError(
+        f"transformer {tr.value}() cannot apply to {'list ' if is_list else ''}field "
+        f"{ref.display!r} of type {ftype.value}", position=ref.position)
+
+
+def list_texts(value, op, name: str, ref) -> list[str]:
+    """The literal texts of the right side of a list operator (``in``, ``pmatch``...)."""
+    from falcolib.filter import ast
+    match value:
+        case ast.ListValue(items):
+            return [i.text if isinstance(i, ast.Literal) else i.name for i in items]
+        case ast.ListRef(n):  # an unresolved list name: libsinsp takes it as one value
+            return [n]
+        case ast.Literal(text):
+            return [text]
+    raise FilterCompileError(f"operator {op.value!r} on {name!r} needs a list",
+                             position=ref.position)
+
+
+def convert_at(text: str, ftype: FieldType, ref, *, hex_bytes: bool = False):
+    """``convert`` for field ``ref``, an error placed at the field."""
+    try:
+        return convert(text, ftype, ref.display, hex_bytes=hex_bytes)
+    except FilterCompileError as exc:
+        raise FilterCompileError(exc.message, position=ref.position) from None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from falcolib.filter import ast, compiler as fc
+from falcolib.filter import ast, compiler as fc, lazyfn
 from falcolib.rules import RulesText, load_rules, validate_rules
 from falcolib.rules.condition_warnings import analyze, compile_warnings, unsafe_na_check
 from falcolib.testing import run_rules
@@ -46,10 +46,10 @@ class TestLazyMatcher:
         needs(SHARED / "captures" / "cat_write.scap")
         rs = load_rules(RulesText(chain(0)))
         rule = next(r for r in rs.active if r.name == "plain")
-        assert rule.matcher.__code__ is fc._STUB
+        assert rule.matcher.__code__ is lazyfn.STUB
         alerts = run_rules(rs, SHARED / "captures" / "cat_write.scap", rule_matching="all")
         assert alerts.of_rule("plain").count() > 0
-        assert rule.matcher.__code__ is not fc._STUB
+        assert rule.matcher.__code__ is not lazyfn.STUB
         assert "_compile_now" not in rule.matcher.__code__.co_names
 
     def test_errors_still_at_load(self):
