@@ -90,19 +90,15 @@ FIELDS = {"fd.cip.name": "client", "fd.sip.name": "server", "fd.lip.name": "loca
 
 
 def socket_address(view, side: str) -> str | None:
-    """The address ``side`` names on the event's fd: an IP socket with a role only."""
-    from falcolib.fields.fd import _sock
-    from falcolib.fields.fd_socket import _is_local
-    from falcolib.state import fdinfo as F
-    fi = _sock(view)
-    if fi is None or fi.type not in F.IP_SOCK or fi.role_none:
-        return None
-    if side == "client":
-        return fi.sip
-    if side == "server":
-        return fi.dip
-    src_local = _is_local(view, fi.sip)
-    return fi.sip if src_local == (side == "local") else fi.dip
+    """The address ``side`` names on the event's fd (the fd.cip/sip/lip/rip field's value):
+    an IP socket with a role only."""
+    from falcolib.fields import fd_socket
+    if side in ("local", "remote"):
+        return fd_socket._local_remote(view, side == "local", False)
+    client = fd_socket.fd_cip(view)     # None unless an IP socket with a role
+    if client is None or side == "client":
+        return client
+    return fd_socket.fd_sip(view)
 
 
 def name_extractor(side: str, cache: DnsCache = CACHE):
