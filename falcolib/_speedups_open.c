@@ -548,9 +548,10 @@ path_obj(struct OpenParse *op)
     return op->name_obj;
 }
 
-/* parse_open_exit's writing half: the FdInfo made and added as State.add_fd does */
-int
-open_commit(Printer *self, PyObject *th)
+/* what both commits do first: nothing when no parse is ready (0), else the thread's
+ * cached lookups invalidated when the parse asked; 1 go on, -1 error */
+static int
+commit_begin(Printer *self, PyObject *th)
 {
     struct OpenParse *op = self->open;
     if (op == NULL || !op->ready)
@@ -560,6 +561,17 @@ open_commit(Printer *self, PyObject *th)
         if (set_slot(th, self->off_lvalid, Py_False) < 0)
             return -1;
     }
+    return 1;
+}
+
+/* parse_open_exit's writing half: the FdInfo made and added as State.add_fd does */
+int
+open_commit(Printer *self, PyObject *th)
+{
+    struct OpenParse *op = self->open;
+    int go = commit_begin(self, th);
+    if (go <= 0)
+        return go;
     if (!op->adds)
         return 0;
     PyObject *name = path_obj(op);
@@ -836,13 +848,9 @@ int
 exit_commit(Printer *self, PyObject *th)
 {
     struct OpenParse *op = self->open;
-    if (op == NULL || !op->ready)
-        return 0;
-    if (op->invalidate) {
-        Py_INCREF(Py_False);
-        if (set_slot(th, self->off_lvalid, Py_False) < 0)
-            return -1;
-    }
+    int go = commit_begin(self, th);
+    if (go <= 0)
+        return go;
     if (!op->xapply)
         return 0;
     if (op->xparser == P_RLIMIT)

@@ -14,6 +14,19 @@ from falcolib.testing import Host
 from tests.test_speedups import same_as_reference, with_c
 
 
+def seen_by_python(monkeypatch) -> list[int]:
+    """The types of the events State.process (Python) is handed from now on."""
+    from falcolib.state import State
+    seen: list[int] = []
+    real = State.process
+
+    def counting(self, evt):
+        seen.append(evt.type)
+        return real(self, evt)
+    monkeypatch.setattr(State, "process", counting)
+    return seen
+
+
 def exits_host() -> Host:
     """pipe, getrlimit/setrlimit and fcntl exits of every kind: success, failure, a
     lost enter, a pipe over a known fd and over one being closed, RLIMIT_NOFILE and another
@@ -104,14 +117,7 @@ class TestOtherExitsInC:
 
     def test_c_parses_them(self, tmp_path, monkeypatch):
         """The exits C takes are kept from Python: only the declined ones reach it."""
-        from falcolib.state import State
-        seen = []
-        real = State.process
-
-        def counting(self, evt):
-            seen.append(evt.type)
-            return real(self, evt)
-        monkeypatch.setattr(State, "process", counting)
+        seen = seen_by_python(monkeypatch)
         self.run(tmp_path, monkeypatch, True)
         exits = lambda *names: sum(1 for t in seen if t % 2 and any(   # noqa: E731
             t in types_named(n) for n in names))
@@ -220,14 +226,7 @@ class TestSocketExitsInC:
         assert got[0] == got[1] and got[0].count(b"\n") >= 55
 
     def test_kept_from_python(self, tmp_path, monkeypatch):
-        from falcolib.state import State
-        seen = []
-        real = State.process
-
-        def counting(self, evt):
-            seen.append(evt.type)
-            return real(self, evt)
-        monkeypatch.setattr(State, "process", counting)
+        seen = seen_by_python(monkeypatch)
         self.run(tmp_path, monkeypatch, True)
         exits = sum(1 for t in seen if t in types_named("socket") and t % 2)
         # the new layout's 18 (a rule tests their domain: C cannot), nc's old one (not
@@ -286,19 +285,13 @@ class TestSocketIoWithAddressInC:
         assert got.count(b"\n") == 14 and b"203.0.113.9:443" in got
 
     def test_run(self, tmp_path, monkeypatch):
-        from falcolib.state import State
         cap = tmp_path / "io.scap"
         socket_io_host().write(cap)
         rules = tmp_path / "rules.yaml"
         rules.write_text("- rule: stat\n  desc: t\n  condition: evt.type=fstat and evt.dir=<\n"
                          f"  output: \"{self.FMT[1:]}\"\n  priority: NOTICE\n")
-        got, seen = [], []
-        real = State.process
-
-        def counting(self, evt):
-            seen.append(evt.type)
-            return real(self, evt)
-        monkeypatch.setattr(State, "process", counting)
+        got = []
+        seen = seen_by_python(monkeypatch)
         for enabled in (True, False):
             seen.clear()
             with_c(enabled, monkeypatch)

@@ -15,6 +15,7 @@ import falcolib.speedups as S
 from falcolib.cli import main
 from falcolib.decode.table import EVENTS
 from falcolib.testing import Host
+from tests.test_speedups import with_c
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURES = sorted((ROOT / ".." / "shared" / "captures").glob("*.scap"))
@@ -23,17 +24,6 @@ OFFICIAL = [ROOT / ".." / "shared" / "rules" / n for n in (
 OPEN_EXITS = frozenset(t for t, e in enumerate(EVENTS) if e.enum in (
     "PPME_SYSCALL_OPEN_X", "PPME_SYSCALL_CREAT_X", "PPME_SYSCALL_OPENAT_X",
     "PPME_SYSCALL_OPENAT_2_X", "PPME_SYSCALL_OPENAT2_X"))
-
-
-def with_c(enabled: bool, monkeypatch):
-    """Make falcolib.speedups answer with (or without) the C module."""
-    if enabled:
-        monkeypatch.setattr(S, "_MOD", False)
-        monkeypatch.delenv("FALCOLIB_PURE", raising=False)
-        if S.speedups() is None:
-            pytest.skip("falcolib._speedups is not built here")
-    else:
-        monkeypatch.setattr(S, "_MOD", None)
 
 
 def zoo() -> Host:
