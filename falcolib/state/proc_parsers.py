@@ -250,7 +250,8 @@ def parse_execve_exit(state, evt, view) -> None:
                 t.exepath = _execveat_path(state, t, enter)
     if state.live and evt.nparams > 27:
         # live, as current libs: the kernel's own path of the executed file (symlinks
-        # resolved, "memfd:NAME" for a memfd) wins over the enter's reconstruction
+        # resolved; "/" for a memfd, as the libs drivers' walk) wins over the enter's
+        # reconstruction, which still runs for its pairing bookkeeping
         trusted = _s(evt, 27)
         if trusted:
             t.exepath = trusted
